@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module map (who imports whom) is in docs/ARCHITECTURE.md:
+// Metrics stands alone; Pipeline imports Metrics; TUI imports Metrics and, only through protocols,
+// Pipeline; the `eddy` executable wires everything together.
+let package = Package(
+    name: "eddy",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "eddy", targets: ["eddy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System-library shims. `make setup` installs the Debian -dev packages they need.
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncursesw5-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        // Small C kernels for the hot path (CRC32C, MD5) where Swift cannot reach the hardware.
+        .target(name: "CEddy", path: "Sources/CEddy",
+                cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(name: "Metrics", path: "Sources/Metrics"),
+        .target(name: "Pipeline", dependencies: ["Metrics", "CEddy", "CSQLite"], path: "Sources/Pipeline"),
+        .target(name: "TUI", dependencies: ["Metrics", "CNcurses"], path: "Sources/TUI"),
+        .executableTarget(name: "eddy", dependencies: [
+            "Metrics", "Pipeline", "TUI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/eddy"),
+
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"], path: "Tests/MetricsTests"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Metrics"], path: "Tests/PipelineTests"),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Metrics"], path: "Tests/TUITests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,13 @@
+#ifndef CEDDY_H
+#define CEDDY_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC-32C (Castagnoli), the checksum of every stream frame. Uses SSE4.2 when the CPU has it.
+/// `crc` is the running value (0 to start); returns the updated value.
+uint32_t eddy_crc32c(uint32_t crc, const void *data, size_t len);
+
+/// MD5 of `len` bytes into `out[16]` (the Kinesis hash of a partition key).
+void eddy_md5(const void *data, size_t len, uint8_t out[16]);
+
+#endif

@@ -12,10 +12,3 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Simulator seed (same seed, same traffic).") var seed: UInt64 = 1
     func run() async throws { try failNotBuilt("demo", stage: "dashboard", issue: 8) }
 }
-
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the benchmarks with their anchors and write bench/results/<date>-<machine>.md.")
-    @Flag(help: "Short runs (seconds, not minutes).") var quick = false
-    func run() async throws { try failNotBuilt("bench", stage: "bench", issue: 2) }
-}

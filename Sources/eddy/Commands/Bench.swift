@@ -3,12 +3,81 @@ import Foundation
 import Pipeline
 
 /// Every stage's benchmark, in data-path order. A stage adds its case here.
-let registeredBenchmarks: [any BenchmarkCase] = []
+let registeredBenchmarks: [any BenchmarkCase] = [
+    ParseBench(),
+    SimulatorBench(),
+]
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the benchmarks with their anchors and write bench/results/<date>-<machine>.md.")
+        abstract: "Run the benchmarks with their anchors and write bench/results/<date>-<machine>.md.",
+        discussion: """
+        Each benchmark measures eddy and its anchor (another tool doing the same work) in the same run
+        on the same machine, and reports medians and the ratio. Build in release first (`make bench`).
+        Anchor tools (Debian packages, PyPI modules) are installed when missing.
+        """)
     @Flag(help: "Short runs (seconds, not minutes).") var quick = false
     @Option(help: "Run only the benchmarks whose name contains this.") var only: String?
-    func run() async throws { try failNotBuilt("bench", stage: "bench", issue: 2) }
+    @Option(help: "Directory for the results file.") var out: String = "bench/results"
+    @Flag(help: "Do not write a results file.") var noWrite = false
+
+    func run() async throws {
+        let selected = registeredBenchmarks.filter { only == nil || $0.name.contains(only!) }
+        guard !selected.isEmpty else {
+            throw ValidationError("no benchmark matches '\(only ?? "")'; known: \(registeredBenchmarks.map(\.name).joined(separator: ", "))")
+        }
+        #if DEBUG
+        FileHandle.standardError.write(Data("bench: this is a debug build; figures will be far below release. Use `make bench`.\n".utf8))
+        #endif
+        let machine = BenchSupport.machineDescription()
+        log("bench: \(selected.count) benchmark(s) on \(machine)\(quick ? " (quick)" : "")")
+        var rows: [(String, BenchFigure)] = []
+        var failures: [String] = []
+        for b in selected {
+            log("bench: running \(b.name)…")
+            do {
+                let figures = try await b.run(quick: quick) { line in log("  " + line) }
+                rows += figures.map { (b.name, $0) }
+            } catch {
+                failures.append("\(b.name): \(error)")
+                log("bench: \(b.name) failed: \(error)")
+            }
+        }
+        let table = BenchTable.markdown(rows)
+        print(table)
+        if !noWrite {
+            let date = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withFullDate])
+            let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "machine"
+            let slug = "\(date)-\(host)\(only.map { "-" + $0 } ?? "")\(quick ? "-quick" : "")"
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let path = "\(out)/\(slug).md"
+            var text = "# eddy bench \(date)\(quick ? " (quick)" : "")\n\nMachine: \(machine). Build: release. "
+            text += "Figures are medians of repeated runs; each anchor was measured in the same run on the same machine. "
+            text += "Ratio > 1 means eddy is better (faster, or lower latency).\n\n" + table + "\n"
+            if !failures.isEmpty { text += "\nFailed:\n" + failures.map { "- " + $0 }.joined(separator: "\n") + "\n" }
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            log("bench: wrote \(path)")
+        }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}
+
+enum BenchTable {
+    static func fmt(_ v: Double) -> String {
+        if v >= 100_000 { return String(format: "%.2fM", v / 1e6) }
+        if v >= 100 { return String(format: "%.0f", v) }
+        return String(format: "%.2f", v)
+    }
+
+    static func markdown(_ rows: [(String, BenchFigure)]) -> String {
+        var s = "| bench | figure | eddy | anchor | anchor value | ratio | goal | note |\n|---|---|---:|---|---:|---:|---|---|\n"
+        for (bench, f) in rows {
+            let ratio = f.ratio.map { String(format: "%.2f×", $0) } ?? "–"
+            s += "| \(bench) | \(f.name) | \(fmt(f.value)) \(f.unit) | \(f.anchorName ?? "–") | "
+            s += "\(f.anchorValue.map { fmt($0) + " " + f.unit } ?? "–") | \(ratio) | \(f.goal ?? "") | \(f.note ?? "") |\n"
+        }
+        return s
+    }
 }

@@ -92,6 +92,8 @@ public struct DashboardState: Sendable {
     public var filterEditor = TextEditor()
     /// The applied filter (regex; a leading `!` keeps rows that do NOT match).
     public var filter = ""
+    /// The filter as it was when `/` was pressed, restored by Esc.
+    private var filterBeforeEdit = ""
     public var commandEditor = TextEditor()
     public var message: String?
     public var paused = false
@@ -119,6 +121,8 @@ public struct DashboardState: Sendable {
     public init(namedQueries: [NamedQuery] = NamedQuery.defaults, keymap: Keymap? = nil) {
         self.namedQueries = namedQueries
         self.keymap = keymap ?? Keymap.standard(namedQueries: namedQueries)
+        shards.ascending = true        // shards and partitions start sorted by name, A→Z
+        partitions.ascending = true
     }
 
     // MARK: data in
@@ -230,7 +234,7 @@ public struct DashboardState: Sendable {
             else if !filter.isEmpty { filter = ""; filterEditor = TextEditor() }
             else if screen != .overview { screen = .overview }
         case .filter:
-            mode = .filter; filterEditor = TextEditor(filter)
+            mode = .filter; filterEditor = TextEditor(filter); filterBeforeEdit = filter
         case .command:
             mode = .command; commandEditor = TextEditor()
         case .sort, .reverseSort: sort(reverse: action == .reverseSort)
@@ -293,7 +297,7 @@ public struct DashboardState: Sendable {
     private mutating func handleFilterKey(_ key: Key) -> [Effect] {
         switch key {
         case .enter: mode = .normal; filter = filterEditor.text; clampSelections()
-        case .esc: mode = .normal; filterEditor = TextEditor(filter)
+        case .esc: mode = .normal; filter = filterBeforeEdit; filterEditor = TextEditor(filter)
         default:
             _ = filterEditor.handle(key)
             filter = filterEditor.text        // live: rows narrow as you type

@@ -43,7 +43,7 @@ public struct Keymap: Sendable {
             Binding([.enter], .drillIn, "open the selected site", .lists),
             Binding([.esc, .backspace], .back, "back (breadcrumb)", .global),
             Binding([.char("/")], .filter, "filter rows (regex; leading ! inverts)", .lists),
-            Binding([.char(":")], .command, "command: site NAME, theme NAME, refresh 500ms, sql, q", .global),
+            Binding([.char(":")], .command, "command (:site :theme :refresh :sql :q)", .global),
             Binding([.char("s")], .sort, "sort by next column", .lists),
             Binding([.char("S")], .reverseSort, "reverse sort order", .lists),
             Binding([.char("p")], .pause, "pause the display (ingest continues)", .global),
@@ -60,12 +60,13 @@ public struct Keymap: Sendable {
             Binding([.ctrl("c")], .cancelQuery, "cancel the running query", .query),
             Binding([.ctrl("p")], .historyPrev, "previous query in history", .query),
             Binding([.ctrl("n")], .historyNext, "next query in history", .query),
-            Binding([.ctrl("g"), .char("c")], .chart, "chart the result (bar by first two columns)", .query),
+            Binding([.ctrl("g"), .char("c")], .chart, "chart result (bar by first 2 columns)", .query),
             Binding([.char("i")], .editQuery, "edit the query (results focus)", .query),
             Binding([.esc], .leaveEditor, "leave the editor to scroll results", .query),
         ]
-        for (i, q) in namedQueries.prefix(8).enumerated() {
-            b.append(Binding([.f(i + 2)], .namedQuery(i), "named query: \(q.name)", .query))
+        // F6... so that F1 (help) and F5 (run) keep their usual meaning
+        for (i, q) in namedQueries.prefix(7).enumerated() {
+            b.append(Binding([.f(i + 6)], .namedQuery(i), "named query: \(q.name)", .query))
         }
         return Keymap(bindings: b)
     }

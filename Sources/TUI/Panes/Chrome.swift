@@ -80,7 +80,7 @@ enum Chrome {
         let hints: String
         switch state.screen {
         case .query:
-            hints = state.query.editing ? "Ctrl-R run  Ctrl-C cancel  F2-F6 named  Ctrl-P/N history  Esc results  ? help "
+            hints = state.query.editing ? "Ctrl-R run  Ctrl-C cancel  F6-F10 named  Ctrl-P/N history  Esc results  ? help "
                                         : "i edit  c chart  ↑↓ scroll  Tab screens  ? help  q quit "
         case .site: hints = "m 10m/24h  Esc back  : cmd  p pause  ? help  q quit "
         default: hints = "Enter open  / filter  s sort  : cmd  p pause  ? help  q quit "

@@ -13,6 +13,7 @@ enum DeliveryPane {
         let si = sumRect.inset(1)
         if s.deliveries.isEmpty { Chrome.empty(&c, si, "no delivery streams", ctx: ctx) }
         var y = si.y
+        c.withClip(si) { c in
         for d in s.deliveries where y < si.maxY {
             var x = si.x
             x += c.text(d.name, x: x, y: y, style: t.hi)
@@ -41,6 +42,7 @@ enum DeliveryPane {
             }
             y += 1
         }
+        }
 
         let rows = state.partitionRows()
         ctx.box(&c, partRect, "Buffers \(rows.count)" + (state.filter.isEmpty ? "" : " (filter \(state.filter))"))
@@ -50,25 +52,28 @@ enum DeliveryPane {
             Chrome.empty(&c, inner, "no open buffers", ctx: ctx)
         } else {
             let multi = s.deliveries.count > 1
+            let wide = inner.width >= 100
             var cols: [Table.Column] = []
-            if multi { cols.append(.init("delivery", width: 10)) }
+            if multi { cols.append(.init("delivery", width: wide ? 12 : 8)) }
             cols += [.init("partition", width: 16, flex: true), .init("bytes", width: 8, align: .right),
-                     .init("fill vs size", width: 8, flex: true), .init("age", width: 6, align: .right),
-                     .init("age vs interval", width: 8, flex: true), .init("records", width: 7, align: .right),
-                     .init("flush in", width: 8, align: .right)]
+                     .init("fill vs size", width: 8, flex: true), .init("age", width: 6, align: .right)]
+            if wide { cols.append(.init("age vs interval", width: 8, flex: true)) }
+            cols += [.init("records", width: 7, align: .right), .init("flush in", width: 8, align: .right)]
             let items: [[Table.Item]] = rows.map { r in
                 let fill = r.delivery.sizeHintBytes > 0 ? Double(r.buffer.bytes) / Double(r.delivery.sizeHintBytes) : 0
                 let age = r.delivery.intervalHintMs > 0 ? Double(r.buffer.ageMs) / Double(r.delivery.intervalHintMs) : 0
                 func st(_ f: Double) -> Style { f >= 1 ? t.fg("bad", .bold) : (f >= 0.75 ? t.fg("warn") : t.fg("ok")) }
                 var row: [Table.Item] = multi ? [.text(r.delivery.name)] : []
                 row += [.text(r.buffer.partition), .text(Fmt.bytes(r.buffer.bytes)), .bar(fill, st(fill)),
-                        .text(Fmt.ms(r.buffer.ageMs)), .bar(age, st(age)), .text(Fmt.int(r.buffer.records)),
+                        .text(Fmt.ms(r.buffer.ageMs))]
+                if wide { row.append(.bar(age, st(age))) }
+                row += [.text(Fmt.int(r.buffer.records)),
                         .text(r.buffer.msToNextFlush <= 0 ? "due" : Fmt.ms(r.buffer.msToNextFlush),
                               r.buffer.msToNextFlush <= 0 ? t.fg("warn") : nil)]
                 return row
             }
             let p = multi ? 1 : 0
-            let sortCol = [p, p + 2, p + 4, p + 5][min(3, state.partitions.sortIndex)]
+            let sortCol = [p, p + 2, p + 4, p + (wide ? 6 : 5)][min(3, state.partitions.sortIndex)]
             let sel = min(state.partitions.selectedIndex, rows.count - 1)
             let table = Table(columns: cols, rows: items, selected: sel, offset: state.partitions.offset, sortColumn: sortCol,
                               sortAscending: state.partitions.ascending, ascii: ctx.ascii, styles: t.table)

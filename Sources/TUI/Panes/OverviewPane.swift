@@ -16,14 +16,14 @@ enum OverviewPane {
             ("active sites", "\(Derived.activeSites(s))/\(s.sites.count)", nil),
             ("visitors now", Fmt.int(Derived.visitorsNow(s)), nil),
             ("error rate", Fmt.percent(Derived.errorRate(s), digits: 2), Derived.errorRate(s) > 0.01 ? t.fg("bad", .bold) : nil),
-            ("click→dash p99", Fmt.ms(s.clickToDashboard.p99Ms), nil),
-        ].map { ($0.0 == "click→dash p99" && ctx.ascii ? "click>dash p99" : $0.0, $0.1, $0.2) }
+            (ctx.ascii ? "click>dash" : "click→dash", "p99 " + Fmt.ms(s.clickToDashboard.p99Ms), nil),
+        ]
         let (kpiRect, rest) = rect.splitTop(4)
         ctx.box(&c, kpiRect, "Now")
         Chrome.kpis(&c, kpi, rect: kpiRect.inset(1).splitTop(2).0, ctx: ctx)
 
         // right column width: enough for shard strip and gauges, leaderboard gets the rest
-        let rightW = rest.width >= 160 ? 64 : (rest.width >= 110 ? 50 : max(34, rest.width * 2 / 5))
+        let rightW = rest.width >= 160 ? 64 : (rest.width >= 110 ? 50 : max(36, rest.width * 9 / 20))
         let (left, right) = rest.splitLeft(rest.width - rightW)
         let placement = leaderboard(&c, s, state: state, rect: left, ctx: ctx)
 
@@ -51,9 +51,12 @@ enum OverviewPane {
         // columns appear as width allows: rank, site, ev/s, visitors always; spark, bar, pv/s when room
         var cols: [Table.Column] = [.init("#", width: 3, align: .right), .init("site", width: 12, flex: true),
                                     .init("ev/s", width: 6, align: .right)]
-        let withBar = w >= 62, withSpark = w >= 44, withPV = w >= 76, withTotal = w >= 96
+        // base: # site ev/s visitors = 3+12+6+8 + 3 gaps; extras in priority order
+        var room = w - 32
+        func take(_ n: Int) -> Bool { if room >= n + 1 { room -= n + 1; return true }; return false }
+        let withSpark = take(8), withBar = take(10), withPV = take(6), withTotal = take(7)
         if withBar { cols.append(.init("", width: 10, flex: true)) }
-        if withSpark { cols.append(.init("last 10 min", width: 12, flex: true)) }
+        if withSpark { cols.append(.init("10 min", width: 8, flex: true)) }
         if withPV { cols.append(.init("pv/s", width: 6, align: .right)) }
         cols.append(.init("visitors", width: 8, align: .right))
         if withTotal { cols.append(.init("events", width: 7, align: .right)) }
@@ -145,15 +148,20 @@ enum OverviewPane {
             guard y < inner.maxY else { break }
             let fullest = d.buffers.max { $0.bytes < $1.bytes }
             let oldest = d.buffers.max { $0.ageMs < $1.ageMs }
-            let name = CharWidth.truncate(d.name, to: 12, ellipsis: ctx.ellipsis)
-            let fill = Gauge(label: name, value: Double(fullest?.bytes ?? 0), hint: Double(d.sizeHintBytes),
-                             text: "\(Fmt.bytes(fullest?.bytes ?? 0))/\(Fmt.bytes(d.sizeHintBytes))", ascii: ctx.ascii,
-                             labelWidth: 12, textWidth: 15)
+            let wide = inner.width >= 48
+            let lw = wide ? 12 : 11, tw = wide ? 17 : 11
+            let name = CharWidth.truncate(d.name, to: lw, ellipsis: ctx.ellipsis)
+            let fb = fullest?.bytes ?? 0
+            let pct = d.sizeHintBytes > 0 ? Fmt.fixed(Double(fb) / Double(d.sizeHintBytes) * 100, 0) + "% " : ""
+            let fillText = wide ? "\(Fmt.bytes(fb)) / \(Fmt.bytes(d.sizeHintBytes))" : pct + Fmt.bytes(d.sizeHintBytes)
+            let fill = Gauge(label: name, value: Double(fb), hint: Double(d.sizeHintBytes), text: fillText, ascii: ctx.ascii,
+                             labelWidth: lw, textWidth: tw)
             fill.draw(in: &c, x: inner.x, y: y, width: inner.width, styles: ctx.theme.gauge)
             y += 1
             guard y < inner.maxY else { break }
-            let age = Gauge(label: " \(d.buffers.count) parts", value: Double(oldest?.ageMs ?? 0), hint: Double(d.intervalHintMs),
-                            text: "age \(Fmt.ms(oldest?.ageMs ?? 0))/\(Fmt.ms(d.intervalHintMs))", ascii: ctx.ascii, labelWidth: 12, textWidth: 15)
+            let ageText = (wide ? "age " : "") + "\(Fmt.ms(oldest?.ageMs ?? 0))/\(Fmt.ms(d.intervalHintMs))"
+            let age = Gauge(label: " \(d.buffers.count) part" + (d.buffers.count == 1 ? "" : "s"), value: Double(oldest?.ageMs ?? 0),
+                            hint: Double(d.intervalHintMs), text: ageText, ascii: ctx.ascii, labelWidth: lw, textWidth: tw)
             age.draw(in: &c, x: inner.x, y: y, width: inner.width, styles: ctx.theme.gauge)
             y += 1
         }
@@ -168,15 +176,20 @@ enum OverviewPane {
             return
         }
         let st = w.lagMs > 60_000 ? ctx.theme.fg("bad", .bold) : (w.lagMs > 10_000 ? ctx.theme.fg("warn") : ctx.theme.fg("ok"))
-        var x = inner.x
-        x += c.text("lag ", x: x, y: inner.y, style: ctx.theme.dim)
-        x += c.text(Fmt.ms(w.lagMs), x: x, y: inner.y, style: st)
-        x += c.text("  pending ", x: x, y: inner.y, style: ctx.theme.dim)
-        x += c.text("\(w.objectsPending) obj/\(Fmt.int(w.recordsPending)) rec", x: x, y: inner.y, style: ctx.theme.base)
-        x += c.text("  loaded ", x: x, y: inner.y, style: ctx.theme.dim)
-        c.text(Fmt.int(w.rowsLoaded), x: x, y: inner.y, style: ctx.theme.base)
-        if inner.height >= 2 {
-            // nothing else on a 4-row box; a taller box would list per-table figures
+        c.withClip(inner) { c in
+            var x = inner.x
+            x += c.text("lag ", x: x, y: inner.y, style: ctx.theme.dim)
+            x += c.text(Fmt.ms(w.lagMs), x: x, y: inner.y, style: st)
+            x += c.text("  loaded ", x: x, y: inner.y, style: ctx.theme.dim)
+            c.text(Fmt.int(w.rowsLoaded) + " rows", x: x, y: inner.y, style: ctx.theme.base)
+            guard inner.height >= 2 else { return }
+            x = inner.x
+            x += c.text("pending ", x: x, y: inner.y + 1, style: ctx.theme.dim)
+            x += c.text("\(w.objectsPending) objects, \(Fmt.int(w.recordsPending)) records", x: x, y: inner.y + 1, style: ctx.theme.base)
+            if let n = w.newestEventLoadedMs, x + 16 <= inner.maxX {
+                x += c.text("  newest ", x: x, y: inner.y + 1, style: ctx.theme.dim)
+                c.text(Fmt.clock(n), x: x, y: inner.y + 1, style: ctx.theme.base)
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ enum QueryPane {
         let q = state.query
         let edH = max(4, min(10, rect.height / 3))
         let (edRect, rest) = rect.splitTop(edH)
-        let names = state.namedQueries.prefix(5).enumerated().map { "F\($0.offset + 2) \($0.element.name)" }.joined(separator: "  ")
+        let names = state.namedQueries.prefix(5).enumerated().map { "F\($0.offset + 6) \($0.element.name)" }.joined(separator: "  ")
         ctx.box(&c, edRect, "SQL" + (q.editing ? " (editing)" : " (i to edit)") + "  " + names)
         var editor = q.editor
         editor.draw(in: &c, rect: edRect.inset(1), style: t.base, cursorStyle: Style(attrs: .reverse), focused: q.editing)
@@ -91,7 +91,7 @@ enum HelpOverlay {
             out.append((sec.title, true))
             for row in sec.rows {
                 let keys = ascii ? asciiKeys(row.keys) : row.keys
-                out.append(("  " + CharWidth.pad(keys, to: 16) + " " + (ascii ? asciiKeys(row.help) : row.help), false))
+                out.append((" " + CharWidth.pad(keys, to: 14) + " " + (ascii ? asciiKeys(row.help) : row.help), false))
             }
         }
         return out

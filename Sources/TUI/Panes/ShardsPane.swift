@@ -19,12 +19,12 @@ enum ShardsPane {
         if rows.isEmpty {
             Chrome.empty(&c, inner, s.shards.isEmpty ? "no shards" : "no shard matches the filter", ctx: ctx)
         } else {
-            var cols: [Table.Column] = [.init("shard", width: 10, flex: true), .init("state", width: 6),
+            var cols: [Table.Column] = [.init("shard", width: 12), .init("state", width: 6),
                                         .init("hash range", width: 12), .init("rec/s", width: 6, align: .right),
                                         .init("MB/s", width: 5, align: .right), .init("records", width: 7, align: .right),
                                         .init("size", width: 8, align: .right), .init("thr", width: 4, align: .right)]
             let wide = inner.width >= 110
-            if wide { cols.append(.init("lineage", width: 14, flex: true)) }
+            if wide { cols.append(.init("lineage", width: 22, flex: true)) }
             let lagW = 12
             let room = inner.width - cols.reduce(0) { $0 + $1.width + 1 }
             let lagApps = Array(apps.prefix(max(0, room / (lagW + 1))))
@@ -34,7 +34,7 @@ enum ShardsPane {
                 let closed = sh.state == "CLOSED"
                 let base = closed ? t.dim : t.base
                 var r: [Table.Item] = [
-                    .text(sh.shardId + (sh.hot ? (ctx.ascii ? " !" : " ▲") : ""), sh.hot ? t.fg("bad", .bold) : base),
+                    .text(sh.shardId, sh.hot ? t.fg("bad", .bold) : base),
                     .text(closed ? "closed" : (sh.hot ? "HOT" : "open"), sh.hot ? t.fg("bad", .bold) : base),
                     .text(Derived.hashRange(sh), base),
                     .text(Fmt.si(sh.recordsPerSec), base),

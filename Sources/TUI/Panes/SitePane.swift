@@ -29,7 +29,7 @@ enum SitePane {
         ctx.box(&c, kpiRect, site.siteId)
         Chrome.kpis(&c, kpi, rect: kpiRect.inset(1), ctx: ctx, cellWidth: 12)
 
-        let chartH = max(5, min(rest.height / 2, 14))
+        let chartH = rest.height < 20 ? 6 : min(rest.height / 2, 14)
         let (chartRect, lists) = rest.splitTop(chartH)
         let isDay = state.siteChart == .day
         let series = isDay ? site.eventsPerMinuteHistory : site.eventsPerSecHistory

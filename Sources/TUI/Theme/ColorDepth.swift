@@ -68,11 +68,13 @@ public enum Palette {
             return best
         }
         let cube = 16 + 36 * level(r) + 6 * level(g) + level(b)
-        let avg = (Int(r) + Int(g) + Int(b)) / 3
-        let greyIdx = min(23, max(0, (avg - 3) / 10))
-        let grey = 232 + greyIdx
         let target = (r, g, b)
-        return dist(rgb(of: UInt8(grey)), target) < dist(rgb(of: UInt8(cube)), target) ? UInt8(grey) : UInt8(cube)
+        var best = cube, bestD = dist(rgb(of: UInt8(cube)), target)
+        for grey in 232...255 {
+            let d = dist(rgb(of: UInt8(grey)), target)
+            if d < bestD { bestD = d; best = grey }
+        }
+        return UInt8(best)
     }
 
     public static func nearestANSI(_ r: UInt8, _ g: UInt8, _ b: UInt8, count: Int = 16) -> UInt8 {

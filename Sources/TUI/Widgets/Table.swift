@@ -56,8 +56,18 @@ public struct Table: Sendable {
             if col.flex {
                 flexSeen += 1
                 let share = spare / max(1, flexCount) + (flexSeen <= spare % max(1, flexCount) ? 1 : 0)
-                widths.append(max(col.width, share))
+                widths.append(max(min(col.width, 3), share))
             } else { widths.append(col.width) }
+        }
+        // flex columns ask for at least their width; honour that only when it fits
+        var total = widths.reduce(0, +) + gaps
+        var i = 0
+        while i < columns.count {
+            if columns[i].flex && widths[i] < columns[i].width && total < width {
+                let add = min(columns[i].width - widths[i], width - total)
+                widths[i] += add; total += add
+            }
+            i += 1
         }
         return widths
     }

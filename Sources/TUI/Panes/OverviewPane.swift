@@ -49,12 +49,18 @@ enum OverviewPane {
         }
         let w = inner.width
         // columns appear as width allows: rank, site, ev/s, visitors always; spark, bar, pv/s when room
+        // the site name gets what the longest visible name needs (12...24), extras share the rest
+        let nameW = min(24, max(12, rows.prefix(200).map { CharWidth.of($0.siteId) }.max() ?? 12))
         var cols: [Table.Column] = [.init("#", width: 3, align: .right), .init("site", width: 12, flex: true),
                                     .init("ev/s", width: 6, align: .right)]
         // base: # site ev/s visitors = 3+12+6+8 + 3 gaps; extras in priority order
         var room = w - 32
         func take(_ n: Int) -> Bool { if room >= n + 1 { room -= n + 1; return true }; return false }
-        let withSpark = take(8), withBar = take(10), withPV = take(6), withTotal = take(7)
+        let withSpark = take(8)
+        let extraName = min(max(0, nameW - 12), room)
+        room -= extraName
+        cols[1] = .init("site", width: 12 + extraName)
+        let withBar = take(10), withPV = take(6), withTotal = take(7)
         if withBar { cols.append(.init("", width: 10, flex: true)) }
         if withSpark { cols.append(.init("10 min", width: 8, flex: true)) }
         if withPV { cols.append(.init("pv/s", width: 6, align: .right)) }
@@ -186,7 +192,7 @@ enum OverviewPane {
             x = inner.x
             x += c.text("pending ", x: x, y: inner.y + 1, style: ctx.theme.dim)
             x += c.text("\(w.objectsPending) objects, \(Fmt.int(w.recordsPending)) records", x: x, y: inner.y + 1, style: ctx.theme.base)
-            if let n = w.newestEventLoadedMs, x + 16 <= inner.maxX {
+            if let n = w.newestEventLoadedMs, x + 17 <= inner.maxX {
                 x += c.text("  newest ", x: x, y: inner.y + 1, style: ctx.theme.dim)
                 c.text(Fmt.clock(n), x: x, y: inner.y + 1, style: ctx.theme.base)
             }

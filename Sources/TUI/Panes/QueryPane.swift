@@ -50,7 +50,7 @@ enum QueryPane {
             }
         }
         let cols = r.columns.enumerated().map { i, name in
-            Table.Column(name, width: max(3, widths[i]), align: numeric[i] ? .right : .left, flex: i == r.columns.count - 1)
+            Table.Column(name, width: max(3, widths[i]), align: numeric[i] ? .right : .left)
         }
         let items: [[Table.Item]] = r.rows.map { $0.map { .text($0) } }
         let table = Table(columns: cols, rows: items, selected: q.editing ? nil : q.rows.selectedIndex,

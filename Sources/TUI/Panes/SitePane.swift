@@ -13,21 +13,21 @@ enum SitePane {
         let conversion = site.sessions > 0 ? Double(site.purchases) / Double(site.sessions) : 0
         let kpi: [(String, String, Style?)] = [
             ("events/s", Fmt.si(site.eventsPerSec), nil),
-            ("visitors now", Fmt.int(site.activeVisitors), nil),
-            ("visitors today", Fmt.int(site.visitorsToday), nil),
+            ("visitors", Fmt.int(site.activeVisitors), nil),
+            ("today", Fmt.int(site.visitorsToday), nil),
             ("pageviews", Fmt.int(site.pageviews), nil),
             ("sessions", Fmt.int(site.sessions), nil),
             ("bounce", Fmt.percent(site.bounceRate), nil),
             ("avg session", Fmt.ms(site.avgSessionSeconds * 1000), nil),
             ("conversion", Fmt.percent(conversion, digits: 2), nil),
             ("revenue", Fmt.si(site.revenue), nil),
-            ("bot share", Fmt.percent(site.botShare), site.botShare > 0.2 ? t.fg("warn", .bold) : nil),
+            ("bots", Fmt.percent(site.botShare), site.botShare > 0.2 ? t.fg("warn", .bold) : nil),
         ]
-        let perRow = max(1, (rect.width - 2) / 12)
+        let perRow = max(1, (rect.width - 2) / 11)
         let kpiRows = (kpi.count + perRow - 1) / perRow
         let (kpiRect, rest) = rect.splitTop(kpiRows * 2 + 2)
         ctx.box(&c, kpiRect, site.siteId)
-        Chrome.kpis(&c, kpi, rect: kpiRect.inset(1), ctx: ctx, cellWidth: 12)
+        Chrome.kpis(&c, kpi, rect: kpiRect.inset(1), ctx: ctx, cellWidth: 11)
 
         let chartH = rest.height < 20 ? 6 : min(rest.height / 2, 14)
         let (chartRect, lists) = rest.splitTop(chartH)

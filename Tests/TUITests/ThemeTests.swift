@@ -84,6 +84,9 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(ColorDepth.ansi8.degrade(.index(12)), .index(4))
         XCTAssertEqual(ColorDepth.mono.degrade(.rgb(1, 2, 3)), .default)
         XCTAssertEqual(ColorDepth.truecolor.degrade(.rgb(1, 2, 3)), .rgb(1, 2, 3))
+        XCTAssertEqual(ColorDepth.truecolor.degrade(.index(3)), .index(3), "ANSI 0-7 stay indexes in direct colour")
+        XCTAssertEqual(ColorDepth.truecolor.degrade(.index(196)), .rgb(255, 0, 0))
+        XCTAssertEqual(ColorDepth.truecolor.degrade(.rgb(0, 0, 5)), .rgb(0, 0, 8), "would be read as ANSI 5")
         XCTAssertEqual(ColorDepth.xterm256.degrade(.default), .default)
         // every default-theme colour lands on a 256 index and a 16 index
         for (_, c) in Theme.builtInDefault.colors where !c.isDefault {

@@ -46,6 +46,20 @@ public enum Dashboard {
         }
         defer { poller.cancel(); mailbox.cancelQuery() }
 
+        // SIGTERM / SIGHUP: leave through the loop so endwin runs (Ctrl-C is a key in raw mode)
+        var signalSources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { mailbox.requestQuit() }
+            src.resume()
+            signalSources.append(src)
+        }
+        defer {
+            for src in signalSources { src.cancel() }
+            signal(SIGTERM, SIG_DFL); signal(SIGHUP, SIG_DFL)
+        }
+
         let config = LoopConfig(theme: initialTheme, ascii: options.ascii || !utf8, utf8: utf8, options: options)
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             let thread = Thread {
@@ -87,7 +101,12 @@ public enum Dashboard {
 
         while true {
             // 1. collect what arrived
-            if let s = mailbox.takeSnapshot() { state.receive(s); dirty = true }
+            if mailbox.quitRequested { return }
+            if let s = mailbox.takeSnapshot() {
+                state.receive(s)
+                if state.message?.hasPrefix("data source:") == true { state.message = nil }
+                dirty = true
+            }
             if let e = mailbox.takeSourceError(), state.message != e { state.message = e; dirty = true }
             if let outcome = mailbox.takeQueryOutcome() {
                 switch outcome {
@@ -153,11 +172,14 @@ final class Mailbox: @unchecked Sendable {
     private var queryTask: Task<Void, Never>?
     private var queryGeneration = 0
     private var _stopped = false
+    private var _quit = false
     private var _refreshMs: Int
 
     init(refreshMs: Int) { _refreshMs = refreshMs }
 
     var stopped: Bool { lock.withLock { _stopped } }
+    var quitRequested: Bool { lock.withLock { _quit } }
+    func requestQuit() { lock.withLock { _quit = true } }
     func stop() { lock.withLock { _stopped = true } }
     var refreshMs: Int {
         get { lock.withLock { _refreshMs } }

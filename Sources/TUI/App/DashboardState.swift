@@ -507,8 +507,8 @@ extension DashboardState {
     /// Sites after filter and sort: what the leaderboard shows and what Enter opens.
     public func siteRows() -> [SiteStats] {
         guard let s = snapshot else { return [] }
-        let f = RowFilter(filter)
-        var rows = filter.isEmpty ? s.sites : s.sites.filter { f.matches($0.siteId) }
+        var rows = s.sites
+        if !filter.isEmpty { let f = RowFilter(filter); rows = rows.filter { f.matches($0.siteId) } }
         let asc = sites.ascending
         func by<T: Comparable>(_ k: (SiteStats) -> T) {
             rows.sort { a, b in
@@ -529,8 +529,8 @@ extension DashboardState {
 
     public func shardRows() -> [ShardStats] {
         guard let s = snapshot else { return [] }
-        let f = RowFilter(filter)
-        var rows = s.shards.filter { f.matches($0.shardId) }
+        var rows = s.shards
+        if !filter.isEmpty { let f = RowFilter(filter); rows = rows.filter { f.matches($0.shardId) } }
         var lag: [String: Int64] = [:]
         for c in s.consumers { lag[c.shardId] = max(lag[c.shardId] ?? 0, c.millisBehindLatest) }
         let asc = shards.ascending
@@ -552,9 +552,9 @@ extension DashboardState {
 
     public func partitionRows() -> [(delivery: DeliveryStats, buffer: BufferStats)] {
         guard let s = snapshot else { return [] }
-        let f = RowFilter(filter)
+        let f = filter.isEmpty ? nil : RowFilter(filter)
         var rows: [(delivery: DeliveryStats, buffer: BufferStats)] = []
-        for d in s.deliveries { for b in d.buffers where f.matches(d.name + " " + b.partition) { rows.append((d, b)) } }
+        for d in s.deliveries { for b in d.buffers where f?.matches(d.name + " " + b.partition) ?? true { rows.append((d, b)) } }
         let asc = partitions.ascending
         func by<T: Comparable>(_ k: ((delivery: DeliveryStats, buffer: BufferStats)) -> T) {
             rows.sort { a, b in

@@ -7,6 +7,8 @@ public struct Canvas: Sendable, Equatable {
     public private(set) var cells: [Cell]
     /// Drawing outside this rect is dropped. Set with `withClip`.
     public private(set) var clip: Rect
+    /// Multi-scalar graphemes drawn in this frame; cells refer to them by index + 1.
+    public private(set) var clusters: [String] = []
 
     public init(width: Int, height: Int, fill: Cell = .blank) {
         self.width = max(0, width); self.height = max(0, height)
@@ -34,8 +36,10 @@ public struct Canvas: Sendable, Equatable {
 
     /// Writes one cell, keeping wide characters whole: overwriting either half of a wide glyph
     /// blanks the other half, and a wide glyph that would straddle the clip edge becomes a space.
-    public mutating func put(x: Int, y: Int, scalar: UInt32, width w: Int, style: Style, cluster: String? = nil) {
+    public mutating func put(x: Int, y: Int, scalar: UInt32, width w: Int, style: Style, cluster clusterText: String? = nil) {
         guard inClip(x, y) else { return }
+        var cluster: UInt32 = 0
+        if let t = clusterText { clusters.append(t); cluster = UInt32(clusters.count) }
         let i = y * width + x
         // Break up any wide glyph we are about to overwrite.
         if cells[i].width == 0, x > 0 { cells[i - 1] = Cell(scalar: 0x20, width: 1, style: cells[i - 1].style) }
@@ -53,9 +57,34 @@ public struct Canvas: Sendable, Equatable {
     }
 
     /// Sets a cell verbatim, with no wide-glyph bookkeeping (what a terminal does with a diff run).
-    mutating func setRaw(x: Int, y: Int, _ cell: Cell) {
+    mutating func setRaw(x: Int, y: Int, _ cell: Cell, cluster text: String? = nil) {
         guard x >= 0, y >= 0, x < width, y < height else { return }
-        cells[y * width + x] = cell
+        var c = cell
+        if let t = text { clusters.append(t); c.cluster = UInt32(clusters.count) } else { c.cluster = 0 }
+        cells[y * width + x] = c
+    }
+
+    /// What the terminal prints for a cell: its cluster text or its scalar ("" for a continuation).
+    public func glyph(of cell: Cell) -> String {
+        if cell.width == 0 { return "" }
+        if cell.cluster != 0 { return clusters[Int(cell.cluster) - 1] }
+        return String(Character(Unicode.Scalar(cell.scalar) ?? " "))
+    }
+    public func glyph(_ x: Int, _ y: Int) -> String { glyph(of: self[x, y]) }
+
+    /// Same content and style, comparing cluster text rather than table indexes.
+    @inline(__always)
+    static func same(_ a: Cell, _ ao: Canvas, _ b: Cell, _ bo: Canvas) -> Bool {
+        if a.cluster == 0 && b.cluster == 0 { return a == b }
+        guard a.scalar == b.scalar, a.width == b.width, a.style == b.style else { return false }
+        return ao.glyph(of: a) == bo.glyph(of: b)
+    }
+
+    /// Content equality (what is on screen), independent of cluster table order.
+    public func sameContent(as o: Canvas) -> Bool {
+        guard width == o.width, height == o.height else { return false }
+        for i in 0..<cells.count where !Canvas.same(cells[i], self, o.cells[i], o) { return false }
+        return true
     }
 
     /// Draws `text` from (x, y) on one line, at most `maxWidth` columns (default: to the clip edge).
@@ -166,7 +195,7 @@ public struct Canvas: Sendable, Equatable {
             for x in 0..<width {
                 let c = cells[y * width + x]
                 if c.width == 0 { continue }
-                line += c.text
+                line += glyph(of: c)
             }
             while line.hasSuffix(" ") { line.removeLast() }
             lines.append(line)

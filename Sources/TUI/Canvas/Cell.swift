@@ -56,23 +56,24 @@ public struct Style: Hashable, Sendable {
 
 /// One terminal cell. A wide (East-Asian, emoji) grapheme occupies its cell with `width == 2` and
 /// the cell to its right with `width == 0` (a continuation the terminal layer never writes).
-/// Single-scalar graphemes (nearly all of them) live in `scalar`; only clusters with combining
-/// marks carry a `cluster` string, so an ordinary cell holds no heap object.
+/// Single-scalar graphemes (nearly all of them) live in `scalar`. A multi-scalar cluster (base +
+/// combining marks, ZWJ emoji) is kept in its canvas's side table and `cluster` holds its index + 1,
+/// so a cell is plain data: copying and comparing frames never touches the heap.
 public struct Cell: Equatable, Sendable {
     public var scalar: UInt32
     public var width: UInt8
     public var style: Style
-    public var cluster: String?
+    /// 0: none; else 1 + index into the owning canvas's `clusters`.
+    public var cluster: UInt32
 
-    public static let blank = Cell(scalar: 0x20, width: 1, style: .plain, cluster: nil)
-    public init(scalar: UInt32, width: UInt8, style: Style, cluster: String? = nil) {
+    public static let blank = Cell(scalar: 0x20, width: 1, style: .plain)
+    public init(scalar: UInt32, width: UInt8, style: Style, cluster: UInt32 = 0) {
         self.scalar = scalar; self.width = width; self.style = style; self.cluster = cluster
     }
     public var isContinuation: Bool { width == 0 }
-    /// The text a terminal should print for this cell ("" for a continuation).
+    /// The cell's base character ("" for a continuation). For clusters use `Canvas.glyph(x:y:)`.
     public var text: String {
         if width == 0 { return "" }
-        if let c = cluster { return c }
         return String(Character(Unicode.Scalar(scalar) ?? " "))
     }
 }

@@ -67,6 +67,13 @@ public enum CharWidth {
     }
 
     public static func of(_ s: String) -> Int {
+        var ascii = 0
+        var allASCII = true
+        for b in s.utf8 {
+            if b >= 0x80 { allASCII = false; break }
+            if b >= 0x20 && b < 0x7F { ascii += 1 }
+        }
+        if allASCII { return ascii }
         var total = 0
         for ch in s {
             if ch.isASCII { total += (ch.asciiValue! >= 0x20 && ch.asciiValue! < 0x7F) ? 1 : 0 } else { total += of(ch) }
@@ -77,6 +84,7 @@ public enum CharWidth {
     /// `s` cut to at most `width` columns; appends `ellipsis` when something was cut.
     public static func truncate(_ s: String, to width: Int, ellipsis: String = "…") -> String {
         if width <= 0 { return "" }
+        if s.utf8.count <= width && s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s }
         if of(s) <= width { return s }
         let ew = of(ellipsis)
         var out = ""; var used = 0

@@ -107,14 +107,23 @@ final class Terminal {
             wmove(scr, Int32(run.y), Int32(run.x))
             var text = ""
             var style: Style? = nil
-            for cell in run.cells {
+            for (i, cell) in run.cells.enumerated() {
                 if cell.width == 0 { continue }
                 if cell.style != style {
                     if let s = style, !text.isEmpty { put(text, s) }
                     text = ""
                     style = cell.style
                 }
-                if let cl = cell.cluster { text += cl } else { text.unicodeScalars.append(Unicode.Scalar(cell.scalar) ?? " ") }
+                if cell.cluster != 0 || cell.width == 2 {
+                    // the C library may count this glyph's width differently from CharWidth:
+                    // write it alone and put the cursor where our grid says the next cell is
+                    if let s = style, !text.isEmpty { put(text, s) }
+                    put(run.glyph(i), cell.style)
+                    text = ""
+                    wmove(scr, Int32(run.y), Int32(run.x + i + Int(cell.width)))
+                } else {
+                    text.unicodeScalars.append(Unicode.Scalar(cell.scalar) ?? " ")
+                }
             }
             if let s = style, !text.isEmpty { put(text, s) }
         }

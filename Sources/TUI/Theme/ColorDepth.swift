@@ -21,6 +21,15 @@ public enum ColorDepth: Int, Sendable, Comparable {
         if c.isDefault { return c }
         switch self {
         case .truecolor:
+            // Direct-colour terminfo (xterm-direct) sends numbers below 8 as the ANSI colours and
+            // everything else as 24-bit RGB, so palette entries 8-255 must travel as their RGB and
+            // an RGB value that packs below 8 (near-black blue) is nudged out of the ANSI range.
+            if let i = c.paletteIndex {
+                if i < 8 { return c }
+                let (r, g, b) = Palette.rgb(of: i)
+                return .rgb(r, g, b)
+            }
+            if let (r, g, b) = c.rgbComponents, r == 0, g == 0, b < 8 { return .rgb(0, 0, 8) }
             return c
         case .xterm256:
             if c.paletteIndex != nil { return c }

@@ -8,29 +8,47 @@ public enum FrameBench {
     /// Renders the overview `iterations` times at width×height with `sites` sites, alternating
     /// between two snapshots so each diff has real changes, and times build + diff per frame.
     public static func measure(width: Int = 200, height: Int = 60, sites: Int = 320, iterations: Int = 300) -> (medianMs: Double, p99Ms: Double) {
+        let d = measureDetailed(width: width, height: height, sites: sites, iterations: iterations)
+        return (d.wall.median, d.wall.p99)
+    }
+
+    public struct Stats: Sendable { public var median: Double; public var p99: Double }
+
+    /// Wall time and this thread's CPU time per frame. On a busy machine the wall p99 is mostly
+    /// the scheduler (another process ran mid-frame); CPU time shows the frame's own cost.
+    public static func measureDetailed(width: Int = 200, height: Int = 60, sites: Int = 320, iterations: Int = 300) -> (wall: Stats, cpu: Stats) {
         let snaps = [synthetic(sites: sites, tick: 0), synthetic(sites: sites, tick: 1)]
         var state = DashboardState()
         let ctx = DrawContext(theme: .builtInDefault, ascii: false)
         var previous: Canvas? = nil
         var times: [Double] = []
+        var cpu: [Double] = []
         times.reserveCapacity(iterations)
+        func threadCPU() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
+        }
         var changed = 0
         for i in 0..<(iterations + 10) {
             state.receive(snaps[i % 2])
+            let c0 = threadCPU()
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (frame, layout) = Frame.render(state, width: width, height: height, ctx: ctx)
             let runs = Canvas.diff(old: previous, new: frame)
             let t1 = DispatchTime.now().uptimeNanoseconds
+            let c1 = threadCPU()
             state.adopt(layout)
             previous = frame
             changed &+= runs.count
-            if i >= 10 { times.append(Double(t1 - t0) / 1e6) }     // first 10 frames warm up
+            if i >= 10 { times.append(Double(t1 - t0) / 1e6); cpu.append(c1 - c0) }     // first 10 frames warm up
         }
         precondition(changed > 0)
-        times.sort()
-        let median = times[times.count / 2]
-        let p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))]
-        return (median, p99)
+        func stats(_ v: [Double]) -> Stats {
+            let s = v.sorted()
+            return Stats(median: s[s.count / 2], p99: s[min(s.count - 1, Int(Double(s.count) * 0.99))])
+        }
+        return (stats(times), stats(cpu))
     }
 
     static func synthetic(sites n: Int, tick: Int) -> NodeSnapshot {

@@ -19,47 +19,44 @@ enum ShardsPane {
         if rows.isEmpty {
             Chrome.empty(&c, inner, s.shards.isEmpty ? "no shards" : "no shard matches the filter", ctx: ctx)
         } else {
-            var cols: [Table.Column] = [.init("shard", width: 12), .init("state", width: 6),
-                                        .init("hash range", width: 12), .init("rec/s", width: 6, align: .right),
-                                        .init("MB/s", width: 5, align: .right), .init("records", width: 7, align: .right),
-                                        .init("size", width: 8, align: .right), .init("thr", width: 4, align: .right)]
-            let wide = inner.width >= 110
-            if wide { cols.append(.init("lineage", width: 22, flex: true)) }
-            let lagW = 12
-            let room = inner.width - cols.reduce(0) { $0 + $1.width + 1 }
-            let lagApps = Array(apps.prefix(max(0, room / (lagW + 1))))
-            for a in lagApps { cols.append(.init("\(a) lag", width: lagW, align: .right)) }
+            // Columns in display order, each with a priority: on a narrow terminal the lag per
+            // consumer (what on-call looks for) stays and the hash range / lineage go first.
+            struct Col { var col: Table.Column; var prio: Int; var key: String; var value: (ShardStats, Style) -> Table.Item }
+            func text(_ s: String, _ st: Style) -> Table.Item { .text(s, st) }
+            var all: [Col] = [
+                Col(col: .init("shard", width: 12), prio: 0, key: "shard") { sh, b in text(sh.shardId, sh.hot ? t.fg("bad", .bold) : b) },
+                Col(col: .init("state", width: 6), prio: 0, key: "state") { sh, b in
+                    text(sh.state == "CLOSED" ? "closed" : (sh.hot ? "HOT" : "open"), sh.hot ? t.fg("bad", .bold) : b) },
+                Col(col: .init("hash range", width: 12), prio: 5, key: "hash") { sh, b in text(Derived.hashRange(sh), b) },
+                Col(col: .init("rec/s", width: 6, align: .right), prio: 0, key: "rate") { sh, b in text(Fmt.si(sh.recordsPerSec), b) },
+                Col(col: .init("MB/s", width: 5, align: .right), prio: 3, key: "mbs") { sh, b in text(Fmt.fixed(sh.bytesPerSec / 1e6, 2), b) },
+                Col(col: .init("records", width: 7, align: .right), prio: 4, key: "records") { sh, b in text(Fmt.int(sh.records), b) },
+                Col(col: .init("size", width: 8, align: .right), prio: 2, key: "size") { sh, b in text(Fmt.bytes(sh.sizeBytes), b) },
+                Col(col: .init("thr", width: 4, align: .right), prio: 2, key: "thr") { sh, b in
+                    text(String(sh.throttles), sh.throttles > 0 ? t.fg("warn") : b) },
+                Col(col: .init("lineage", width: 20, flex: true), prio: 6, key: "lineage") { sh, _ in text(lineage(sh, ctx: ctx), t.dim) },
+            ]
+            for a in apps {
+                all.append(Col(col: .init("\(a) lag", width: 12, align: .right), prio: 1, key: "lag") { sh, b in
+                    guard let cs = s.consumers.first(where: { $0.shardId == sh.shardId && $0.app == a }) else { return text("-", t.dim) }
+                    let st = cs.millisBehindLatest > 5000 ? t.fg("bad") : (cs.millisBehindLatest > 1000 ? t.fg("warn") : b)
+                    return text("\(Fmt.int(cs.recordsBehind))/\(Fmt.ms(cs.millisBehindLatest))", st)
+                })
+            }
+            // drop the lowest-priority columns until the rest fit
+            var keep = all
+            while keep.count > 1 && keep.reduce(-1, { $0 + $1.col.width + 1 }) > inner.width {
+                let worst = keep.indices.max { keep[$0].prio < keep[$1].prio || (keep[$0].prio == keep[$1].prio && $0 < $1) }!
+                keep.remove(at: worst)
+            }
+            let cols = keep.map(\.col)
             let sel = rows.firstIndex { $0.shardId == state.selectedShardId() } ?? 0
             let items: [[Table.Item]] = rows.map { sh in
-                let closed = sh.state == "CLOSED"
-                let base = closed ? t.dim : t.base
-                var r: [Table.Item] = [
-                    .text(sh.shardId, sh.hot ? t.fg("bad", .bold) : base),
-                    .text(closed ? "closed" : (sh.hot ? "HOT" : "open"), sh.hot ? t.fg("bad", .bold) : base),
-                    .text(Derived.hashRange(sh), base),
-                    .text(Fmt.si(sh.recordsPerSec), base),
-                    .text(Fmt.fixed(sh.bytesPerSec / 1e6, 2), base),
-                    .text(Fmt.int(sh.records), base),
-                    .text(Fmt.bytes(sh.sizeBytes), base),
-                    .text(String(sh.throttles), sh.throttles > 0 ? t.fg("warn") : base),
-                ]
-                if wide { r.append(.text(lineage(sh, ctx: ctx), t.dim)) }
-                let cons = Derived.consumers(of: sh.shardId, in: s)
-                for a in lagApps {
-                    if let cs = cons.first(where: { $0.app == a }) {
-                        let st = cs.millisBehindLatest > 5000 ? t.fg("bad") : (cs.millisBehindLatest > 1000 ? t.fg("warn") : base)
-                        r.append(.text("\(Fmt.int(cs.recordsBehind))/\(Fmt.ms(cs.millisBehindLatest))", st))
-                    } else { r.append(.text("-", t.dim)) }
-                }
-                return r
+                let base = sh.state == "CLOSED" ? t.dim : t.base
+                return keep.map { $0.value(sh, base) }
             }
-            let sortCol: Int
-            switch state.shards.sortIndex {
-            case 1: sortCol = 3
-            case 2: sortCol = lagApps.isEmpty ? 0 : cols.count - lagApps.count
-            case 3: sortCol = 6
-            default: sortCol = 0
-            }
+            let sortKey = ["shard", "rate", "lag", "size"][min(3, state.shards.sortIndex)]
+            let sortCol = keep.firstIndex { $0.key == sortKey }
             let table = Table(columns: cols, rows: items, selected: sel, offset: state.shards.offset, sortColumn: sortCol,
                               sortAscending: state.shards.ascending, ascii: ctx.ascii, styles: t.table)
             let off = table.draw(in: &c, rect: inner)

@@ -126,3 +126,18 @@ final class WidgetTests: XCTestCase {
         XCTAssertEqual(Fmt.clock(1_764_115_200_000 + 3_723_000), "01:02:03")
     }
 }
+
+final class HistoryAxisTests: XCTestCase {
+    func testShortHistoryStaysAtTheRightOfAFixedAxis() {
+        // 300 of 600 seconds known: the right half of a 10-column sparkline is drawn, the left is empty
+        var c = Canvas(width: 10, height: 1)
+        Sparkline(values: Array(repeating: 5, count: 300), capacity: 600).draw(in: &c, x: 0, y: 0, width: 10)
+        XCTAssertEqual(c.plainText(), "     █████")
+        var chart = Canvas(width: 30, height: 5)
+        LineChart(series: Array(repeating: 5, count: 300), capacity: 600).draw(in: &chart, rect: chart.bounds)
+        let top = (0..<30).map { chart[$0, 0].scalar }
+        let plotted = top.enumerated().filter { $0.element >= 0x2801 && $0.element <= 0x28FF }.map(\.offset)
+        XCTAssertFalse(plotted.isEmpty)
+        XCTAssertGreaterThan(plotted.min()!, 15, "nothing plotted in the older half")
+    }
+}

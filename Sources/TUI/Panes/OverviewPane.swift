@@ -78,7 +78,7 @@ enum OverviewPane {
             let site = rows[i]
             var r: [Table.Item] = [.text(String(i + 1), ctx.theme.dim), .text(site.siteId), .text(Fmt.si(site.eventsPerSec))]
             if withBar { r.append(.bar(top > 0 ? site.eventsPerSec / top : 0, ctx.theme.fg("bar"))) }
-            if withSpark { r.append(.spark(site.eventsPerSecHistory, max: nil)) }
+            if withSpark { r.append(.spark(site.eventsPerSecHistory, max: nil, capacity: 600)) }
             if withPV { r.append(.text(Fmt.si(site.pageviewsPerSec))) }
             r.append(.text(Fmt.int(site.activeVisitors)))
             if withTotal { r.append(.text(Fmt.int(site.eventsTotal))) }

@@ -40,7 +40,8 @@ enum SitePane {
             Chrome.empty(&c, chartInner, "no history yet", ctx: ctx)
         } else {
             let labels = isDay ? ["-24h", "-12h", "now"] : ["-10m", "-5m", "now"]
-            LineChart(series: series, xLabels: labels, style: t.fg("graph"), axisStyle: t.dim, ascii: ctx.ascii)
+            LineChart(series: series, xLabels: labels, style: t.fg("graph"), axisStyle: t.dim, ascii: ctx.ascii,
+                      capacity: isDay ? 1440 : 600)
                 .draw(in: &c, rect: chartInner)
         }
 

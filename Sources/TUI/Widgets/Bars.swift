@@ -35,13 +35,14 @@ public struct Sparkline: Sendable {
     public var maxValue: Double?
     public var style: Style
     public var ascii: Bool
-    public init(values: [Double], maxValue: Double? = nil, style: Style = .plain, ascii: Bool = false) {
-        self.values = values; self.maxValue = maxValue; self.style = style; self.ascii = ascii
+    public init(values: [Double], maxValue: Double? = nil, style: Style = .plain, ascii: Bool = false, capacity: Int? = nil) {
+        self.values = Sparkline.padded(values, to: capacity); self.maxValue = maxValue; self.style = style; self.ascii = ascii
     }
     static let blocks: [UInt32] = [0x2581, 0x2582, 0x2583, 0x2584, 0x2585, 0x2586, 0x2587, 0x2588]
     static let asciiRamp: [UInt32] = Array("_.-=+*#@".unicodeScalars.map(\.value))
 
-    /// Reduces `values` to `width` buckets by averaging (newest kept at the right edge).
+    /// Reduces `values` to `width` buckets by averaging (newest kept at the right edge). NaN marks
+    /// "no data" (e.g. before the node started) and is skipped; a bucket of only NaN stays NaN.
     public static func resample(_ values: [Double], to width: Int) -> [Double] {
         guard width > 0, !values.isEmpty else { return [] }
         if values.count <= width { return values }
@@ -49,21 +50,29 @@ public struct Sparkline: Sendable {
         let n = values.count
         for i in 0..<width {
             let a = i * n / width, b = max(a + 1, (i + 1) * n / width)
-            var s = 0.0
-            for j in a..<b { s += values[j] }
-            out.append(s / Double(b - a))
+            var s = 0.0, k = 0
+            for j in a..<b where !values[j].isNaN { s += values[j]; k += 1 }
+            out.append(k > 0 ? s / Double(k) : .nan)
         }
         return out
     }
 
+    /// `values` left-padded with NaN to `capacity`, so a short history keeps its place on a fixed
+    /// time axis (the newest point stays at "now", the missing past stays empty).
+    public static func padded(_ values: [Double], to capacity: Int?) -> [Double] {
+        guard let cap = capacity, values.count < cap else { return values }
+        return Array(repeating: .nan, count: cap - values.count) + values
+    }
+
     public func draw(in c: inout Canvas, x: Int, y: Int, width: Int) {
         let pts = Sparkline.resample(values, to: width)
-        let top = maxValue ?? (pts.max() ?? 0)
+        let top = maxValue ?? (pts.filter { !$0.isNaN }.max() ?? 0)
         let ramp = ascii ? Sparkline.asciiRamp : Sparkline.blocks
         let pad = width - pts.count
         for i in 0..<width {
             guard i >= pad else { c.put(x: x + i, y: y, scalar: 0x20, width: 1, style: style); continue }
             let v = pts[i - pad]
+            if v.isNaN { c.put(x: x + i, y: y, scalar: 0x20, width: 1, style: style); continue }
             let lvl: Int
             if top <= 0 || !v.isFinite || v <= 0 { lvl = 0 } else {
                 lvl = min(ramp.count - 1, max(0, Int((v / top * Double(ramp.count - 1)).rounded())))

@@ -9,9 +9,11 @@ public struct LineChart: Sendable {
     public var axisStyle: Style
     public var ascii: Bool
 
+    /// `capacity`: how many points the x axis spans (600 for 10 min of seconds); a shorter series
+    /// is drawn at the right end so the axis labels stay true.
     public init(series: [Double], xLabels: [String] = [], formatY: @escaping @Sendable (Double) -> String = { Fmt.si($0) },
-                style: Style = .plain, axisStyle: Style = .plain, ascii: Bool = false) {
-        self.series = series; self.xLabels = xLabels; self.formatY = formatY
+                style: Style = .plain, axisStyle: Style = .plain, ascii: Bool = false, capacity: Int? = nil) {
+        self.series = Sparkline.padded(series, to: capacity); self.xLabels = xLabels; self.formatY = formatY
         self.style = style; self.axisStyle = axisStyle; self.ascii = ascii
     }
 
@@ -20,7 +22,7 @@ public struct LineChart: Sendable {
 
     public func draw(in c: inout Canvas, rect: Rect) {
         guard rect.width >= 8, rect.height >= 3 else { return }
-        let top = series.max() ?? 0
+        let top = series.filter { !$0.isNaN }.max() ?? 0
         let yTop = top > 0 ? top : 1
         let labels = [formatY(yTop), formatY(yTop / 2), formatY(0)]
         let axisW = (labels.map { CharWidth.of($0) }.max() ?? 1) + 1
@@ -62,6 +64,7 @@ public struct LineChart: Sendable {
         var prev: Int? = nil
         for (i, v) in pts.enumerated() {
             let dx = offset + i
+            if v.isNaN { prev = nil; continue }
             let r = dotRow(v)
             let (lo, hi) = prev.map { (min($0, r), max($0, r)) } ?? (r, r)
             // join to the previous point with a vertical run so steep changes stay connected
@@ -87,6 +90,7 @@ public struct LineChart: Sendable {
         let offset = plot.width - pts.count
         var prev: Int? = nil
         for (i, v) in pts.enumerated() {
+            if v.isNaN { prev = nil; continue }
             let f = v.isFinite ? min(max(v / top, 0), 1) : 0
             let r = plot.height - 1 - Int((f * Double(plot.height - 1)).rounded())
             if let p = prev, abs(p - r) > 1 {

@@ -14,7 +14,7 @@ public struct Table: Sendable {
     public enum Item: Sendable {
         case text(String, Style? = nil)
         case bar(Double, Style? = nil)
-        case spark([Double], max: Double? = nil)
+        case spark([Double], max: Double? = nil, capacity: Int? = nil)
     }
 
     public var columns: [Column]
@@ -109,10 +109,10 @@ public struct Table: Sendable {
                         var style = st ?? base
                         if isSel { style.bg = styles.selected.bg }
                         HBar(fraction: f, style: style, trackStyle: base, ascii: ascii).draw(in: &c, x: x, y: y, width: widths[i])
-                    case .spark(let v, let m):
+                    case .spark(let v, let m, let cap):
                         var style = styles.spark
                         if isSel { style.bg = styles.selected.bg }
-                        Sparkline(values: v, maxValue: m, style: style, ascii: ascii).draw(in: &c, x: x, y: y, width: widths[i])
+                        Sparkline(values: v, maxValue: m, style: style, ascii: ascii, capacity: cap).draw(in: &c, x: x, y: y, width: widths[i])
                     }
                     x += widths[i] + 1
                 }

@@ -103,6 +103,7 @@ final class PaneGoldenTests: XCTestCase {
             for k in b.keys { XCTAssertTrue(text.contains(k.label), "help lacks key \(k.label)") }
             XCTAssertTrue(text.contains(b.help), "help lacks \(b.help)")
         }
+        assertGolden(Fixture.render(s, 80, 24), "help-80x24")
         _ = s.handle(.char("x"))
         XCTAssertFalse(s.showHelp, "any key closes help")
     }

@@ -106,12 +106,14 @@ enum HelpOverlay {
     static func draw(_ c: inout Canvas, keymap: Keymap, ctx: DrawContext) {
         let all = lines(keymap, ascii: ctx.ascii)
         // two columns when the list is taller than the screen
-        let maxRows = c.height - 4
+        // the overlay covers the whole body (between tab bar and status line) so no pane border
+        // shows through; two columns when the list is taller than that
+        let r = Rect(x: 0, y: 1, width: c.width, height: c.height - 2)
+        let maxRows = r.height - 2
         let columns = all.count > maxRows ? 2 : 1
         let perCol = (all.count + columns - 1) / columns
-        let colW = min(64, (c.width - 4) / columns)
-        let w = colW * columns + 2, h = min(perCol, maxRows) + 2
-        let r = Rect(x: (c.width - w) / 2, y: max(1, (c.height - h) / 2), width: w, height: h)
+        let colW = (r.width - 2) / columns
+        let h = r.height
         c.fill(r, style: ctx.theme.base)
         ctx.box(&c, r, "Keys (any key closes)")
         for (i, l) in all.enumerated() {

@@ -7,9 +7,12 @@ import Metrics
 final class FixtureSource: SnapshotSource {
     private let lock = NSLock()
     nonisolated(unsafe) private var tick: Int64 = 0
+    /// Built once: generating 320 sites' histories costs far more than drawing them, and would
+    /// swamp a CPU measurement of the dashboard.
+    private let base = Fixture.snapshot(sites: 320)
     func latest() async throws -> NodeSnapshot? {
         let t: Int64 = lock.withLock { tick += 1; return tick }
-        var s = Fixture.snapshot(sites: 320)
+        var s = base
         s.takenAtMs += t * 1000
         s.collector.eventsPerSec += Double(t)
         s.consumers = s.consumers.map { var c = $0; c.millisBehindLatest += (t % 7) * 100; return c }

@@ -212,3 +212,29 @@ final class StateTests: XCTestCase {
         }
     }
 }
+
+final class SourceAdapterTests: XCTestCase {
+    func testClosureAdaptersForward() async throws {
+        let src = SnapshotSourceFunction { Fixture.snapshot(sites: 2) }
+        let s = try await src.latest()
+        XCTAssertEqual(s?.sites.count, 2)
+        let q = QueryServiceFunction { sql in QueryResult(columns: ["sql"], rows: [[sql]], elapsedMs: 1) }
+        let r = try await q.run(sql: "SELECT 1")
+        XCTAssertEqual(r.rows, [["SELECT 1"]])
+    }
+
+    func testMailboxDropsTheResultOfACancelledQuery() async throws {
+        let mb = Mailbox(refreshMs: 1000)
+        mb.startQuery {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            return QueryResult(columns: ["a"], rows: [], elapsedMs: 200)
+        }
+        mb.cancelQuery()
+        try await Task.sleep(nanoseconds: 400_000_000)
+        XCTAssertNil(mb.takeQueryOutcome(), "a cancelled query reports nothing; the UI already said 'cancelled'")
+        mb.startQuery { QueryResult(columns: ["a"], rows: [["1"]], elapsedMs: 1) }
+        for _ in 0..<50 where !(mb.peekHasOutcome) { try await Task.sleep(nanoseconds: 10_000_000) }
+        guard case .finished(let r)? = mb.takeQueryOutcome() else { return XCTFail("expected a result") }
+        XCTAssertEqual(r.rows, [["1"]])
+    }
+}

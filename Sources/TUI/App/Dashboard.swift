@@ -190,6 +190,7 @@ final class Mailbox: @unchecked Sendable {
     func post(sourceError e: String) { lock.withLock { sourceError = e } }
     func takeSnapshot() -> NodeSnapshot? { lock.withLock { defer { snapshot = nil }; return snapshot } }
     func takeSourceError() -> String? { lock.withLock { defer { sourceError = nil }; return sourceError } }
+    var peekHasOutcome: Bool { lock.withLock { outcome != nil } }
     func takeQueryOutcome() -> QueryOutcome? { lock.withLock { defer { outcome = nil }; return outcome } }
 
     /// Starts a query task; a result from an older (cancelled) query is dropped by generation.

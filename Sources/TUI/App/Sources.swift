@@ -47,3 +47,18 @@ public struct NamedQuery: Sendable, Equatable {
         NamedQuery(name: "lake scan", sql: "SELECT site_id, count(*) AS events\nFROM lake_events\nGROUP BY site_id\nORDER BY events DESC\nLIMIT 20"),
     ]
 }
+
+/// Adapts a closure to `SnapshotSource`, e.g. `SnapshotSourceFunction { await node.snapshot() }`
+/// for the embedded node, so the composition root needs no new type.
+public struct SnapshotSourceFunction: SnapshotSource {
+    let body: @Sendable () async throws -> NodeSnapshot?
+    public init(_ body: @escaping @Sendable () async throws -> NodeSnapshot?) { self.body = body }
+    public func latest() async throws -> NodeSnapshot? { try await body() }
+}
+
+/// Adapts a closure to `QueryService`.
+public struct QueryServiceFunction: QueryService {
+    let body: @Sendable (String) async throws -> QueryResult
+    public init(_ body: @escaping @Sendable (String) async throws -> QueryResult) { self.body = body }
+    public func run(sql: String) async throws -> QueryResult { try await body(sql) }
+}

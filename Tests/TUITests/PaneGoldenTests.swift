@@ -119,3 +119,17 @@ final class PaneGoldenTests: XCTestCase {
         XCTAssertTrue(text.contains("waiting for the first snapshot"))
     }
 }
+
+final class OverviewEdgeTests: XCTestCase {
+    func testManyShardsKeepHotOnesAndCountTheRest() {
+        var snap = Fixture.snapshot()
+        snap.shards = (0..<40).map { ShardStats(shardId: String(format: "shard-%04d", $0), recordsPerSec: Double($0), hot: $0 == 3) }
+        var s = DashboardState()
+        s.receive(snap)
+        let text = Fixture.render(s, 120, 40)
+        XCTAssertTrue(text.contains("shard-0003"), "hot shard shown though slow")
+        XCTAssertTrue(text.contains("shard-0039"), "busiest shown")
+        XCTAssertTrue(text.contains("more (2: Shards)"))
+        XCTAssertFalse(text.contains("shard-0010 "))
+    }
+}

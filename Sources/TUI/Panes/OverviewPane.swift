@@ -125,7 +125,15 @@ enum OverviewPane {
             c.text(CharWidth.pad(CharWidth.truncate(a, to: lagW, ellipsis: ctx.ellipsis), to: lagW, right: true), x: x + 1, y: inner.y, style: t.title)
             x += lagW + 1
         }
-        for (i, sh) in open.prefix(inner.height - 1).enumerated() {
+        // more shards than rows: the hottest and busiest win the space, the rest are counted
+        let fits = inner.height - 1
+        let shown = open.count <= fits ? open
+            : Array(open.sorted { ($0.hot ? 1 : 0, $0.recordsPerSec) > ($1.hot ? 1 : 0, $1.recordsPerSec) }.prefix(max(0, fits - 1)))
+                .sorted { $0.shardId < $1.shardId }
+        if shown.count < open.count {
+            c.text("+\(open.count - shown.count) more (2: Shards)", x: inner.x, y: inner.maxY - 1, style: t.dim)
+        }
+        for (i, sh) in shown.enumerated() {
             let y = inner.y + 1 + i
             var x = inner.x
             c.text(CharWidth.truncate(sh.shardId, to: idW, ellipsis: ctx.ellipsis), x: x, y: y, style: t.base); x += idW + 1

@@ -82,7 +82,7 @@ public struct Table: Sendable {
             var x = rect.x
             for (i, col) in columns.enumerated() {
                 var title = col.title
-                if sortColumn == i { title += ascii ? (sortAscending ? "^" : "v") : (sortAscending ? "▲" : "▼") }
+                if sortColumn == i { title += ascii ? (sortAscending ? "+" : "-") : (sortAscending ? "▲" : "▼") }
                 c.text(title, in: Rect(x: x, y: rect.y, width: widths[i], height: 1), align: col.align, style: styles.header,
                        ellipsis: ascii ? "~" : "…")
                 x += widths[i] + 1

@@ -152,6 +152,9 @@ public enum Dashboard {
                     } catch {
                         state.message = "\(error)"
                     }
+                case .listThemes:
+                    state.message = "themes: " + Theme.available(searchPaths: config.options.themeSearchPaths).joined(separator: ", ")
+                        + " (now \(state.themeName))"
                 case .setRefresh(let ms):
                     mailbox.refreshMs = ms
                 }

@@ -36,6 +36,7 @@ public enum Effect: Equatable, Sendable {
     case runQuery(String)
     case cancelQuery
     case loadTheme(String)
+    case listThemes
     case setRefresh(milliseconds: Int)
 }
 
@@ -90,8 +91,13 @@ public struct DashboardState: Sendable {
     public var mode: InputMode = .normal
     public var showHelp = false
     public var filterEditor = TextEditor()
-    /// The applied filter (regex; a leading `!` keeps rows that do NOT match).
-    public var filter = ""
+    /// The applied filter of the current screen (regex; a leading `!` keeps rows that do NOT
+    /// match). Each top-level screen keeps its own, so a site filter does not empty the shard list.
+    public var filter: String {
+        get { filters[screen.tabIndex] ?? "" }
+        set { filters[screen.tabIndex] = newValue.isEmpty ? nil : newValue }
+    }
+    public private(set) var filters: [Int: String] = [:]
     /// The filter as it was when `/` was pressed, restored by Esc.
     private var filterBeforeEdit = ""
     public var commandEditor = TextEditor()
@@ -334,8 +340,7 @@ public struct DashboardState: Sendable {
             sites.selectedId = arg
             screen = .site(arg)
         case "theme":
-            guard !arg.isEmpty else { message = "usage: :theme NAME"; return [] }
-            return [.loadTheme(arg)]
+            return arg.isEmpty ? [.listThemes] : [.loadTheme(arg)]
         case "refresh":
             guard let ms = DashboardState.parseDuration(arg) else { message = "usage: :refresh 500ms | 2s"; return [] }
             let clamped = min(max(ms, 100), 60_000)

@@ -23,6 +23,7 @@ public struct Canvas: Sendable, Equatable {
     }
 
     /// Runs `body` with drawing restricted to `rect` (intersected with the current clip).
+    @discardableResult
     public mutating func withClip<T>(_ rect: Rect, _ body: (inout Canvas) -> T) -> T {
         let saved = clip
         clip = clip.intersection(rect)

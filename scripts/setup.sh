@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # -dev packages the Swift targets link against, plus tools the tests drive.
-need=(libncursesw5-dev libsqlite3-dev pkg-config tmux)
+need=(libncursesw5-dev libsqlite3-dev libzstd-dev zlib1g-dev pkg-config tmux)
 if [ "${EDDY_SETUP_EXTRA:-}" != "" ]; then need+=(${EDDY_SETUP_EXTRA}); fi
 
 missing=()

@@ -40,18 +40,16 @@ enum FileIO {
     /// Reads up to `count` bytes at `offset`, appending them to `out`; returns bytes read (short at EOF).
     @discardableResult
     static func pread(_ fd: Int32, into out: inout [UInt8], count: Int, at offset: Int64, path: String) throws -> Int {
-        let start = out.count
-        out.reserveCapacity(start + count)
-        var got = 0
         var failure: StreamError?
-        // Grow with zeroes then fill: avoids per-byte appends.
-        out.append(contentsOf: repeatElement(0, count: count))
-        out.withUnsafeMutableBytes { raw in
+        let chunk = [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
+            var got = 0
             while got < count {
-                #if canImport(Glibc) || canImport(Musl)
-                let n = Glibc.pread(fd, raw.baseAddress! + start + got, count - got, off_t(offset + Int64(got)))
+                #if canImport(Glibc)
+                let n = Glibc.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
+                #elseif canImport(Musl)
+                let n = Musl.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
                 #else
-                let n = Darwin.pread(fd, raw.baseAddress! + start + got, count - got, off_t(offset + Int64(got)))
+                let n = Darwin.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
                 #endif
                 if n < 0 {
                     if errno == EINTR { continue }
@@ -61,10 +59,11 @@ enum FileIO {
                 if n == 0 { break }
                 got += n
             }
+            initialized = got
         }
-        out.removeLast(count - got)
         if let f = failure { throw f }
-        return got
+        if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
+        return chunk.count
     }
 
     static func fdatasyncOrThrow(_ fd: Int32, path: String) throws {

@@ -47,7 +47,7 @@ public struct StreamBench: BenchmarkCase {
         var lastDir = ""
         for r in 0..<runs {
             lastDir = base + "/eddy-\(r)"
-            let res = try await Self.appendThroughput(dir: lastDir, batches: batches, seconds: seconds, writers: 8)
+            let res = try await Self.appendThroughput(dir: lastDir, batches: batches, seconds: seconds, writers: 16)
             appendRuns.append(res)
             progress("eddy append: \(fmt(res.rps)) records/s, \(fmt(res.mbps)) MB/s")
             if r < runs - 1 { try? FileManager.default.removeItem(atPath: lastDir) }
@@ -57,7 +57,7 @@ public struct StreamBench: BenchmarkCase {
         figures.append(BenchFigure(name: "append MB/s (450 B records, batches of 500, group commit, ack after fsync)",
                                    value: mbps, unit: "MB/s", anchorName: "dd bs=1M conv=fdatasync, same filesystem",
                                    anchorValue: dd, goal: "≥ 0.8× anchor; floor 150 MB/s",
-                                   note: "median of \(runs) run(s) of \(Int(seconds)) s, 8 writers, 4 shards"))
+                                   note: "median of \(runs) run(s) of \(Int(seconds)) s, 16 writers, 4 shards"))
         figures.append(BenchFigure(name: "append records/s (same run)", value: rps, unit: "records/s",
                                    anchorName: redis.map { "Redis \($0.version) XADD pipelined, appendfsync everysec" } ?? "Redis Streams (not available)",
                                    anchorValue: redis?.recordsPerSec, goal: "≥ 2× anchor",

@@ -234,12 +234,11 @@ extension ShardedStream {
             }
             dirtyShards.removeAll(keepingCapacity: true)
             cond.unlock()
-            var err: StreamError?
-            for (_, f, _, _) in targets {
-                do { try FileIO.fdatasyncOrThrow(f.fd, path: f.path) } catch {
-                    err = (error as? StreamError) ?? StreamError(.io, "\(error)")
-                }
-            }
+            let errs = ErrorBox()
+            syncPool.runAll(targets.map { t in
+                { do { try FileIO.fdatasyncOrThrow(t.1.fd, path: t.1.path) } catch { errs.set((error as? StreamError) ?? StreamError(.io, "\(error)")) } }
+            })
+            let err = errs.value
             cond.lock()
             var ready: [CheckedContinuation<Void, any Error>] = []
             var failed: [CheckedContinuation<Void, any Error>] = []
@@ -263,6 +262,15 @@ extension ShardedStream {
         }
         committerRunning = false
         cond.unlock()
+        syncPool.stop()
         committerDone.signal()
     }
+}
+
+/// First error of a group of concurrent fsyncs.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: StreamError?
+    func set(_ e: StreamError) { lock.lock(); if first == nil { first = e }; lock.unlock() }
+    var value: StreamError? { lock.lock(); defer { lock.unlock() }; return first }
 }

@@ -96,6 +96,8 @@ public final class ShardedStream: @unchecked Sendable {
     var stopping = false
     var committerDone = DispatchSemaphore(value: 0)
     var committerRunning = false
+    /// Helper threads for the committer's parallel fsyncs (group policy only).
+    lazy var syncPool = SyncPool(threads: { if case .group = config.fsync { return 3 } else { return 0 } }())
     var consumers: [String: ConsumerState] = [:]
     var scaler = AutoScaler()
     var lastTickMs: Int64

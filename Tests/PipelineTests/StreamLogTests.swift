@@ -191,3 +191,65 @@ final class StreamLogTests: XCTestCase {
         }
     }
 }
+
+final class StreamRecoveryAcrossSegmentsTests: XCTestCase {
+    func testACorruptFrameInAnOlderSegmentDropsTheLaterSegmentsAndSaysSo() async throws {
+        let dir = makeStreamTempDir(self)
+        do {
+            let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096))
+            for _ in 0..<4 { _ = try await s.append(makeBatch(140)) } // one segment per batch
+            s.close()
+        }
+        let d = dir + "/stream/clickstream/shardId-000000000000"
+        let segs = try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.hasSuffix(".log") }.sorted()
+        XCTAssertEqual(segs.count, 4)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: d + "/" + segs[1])))
+        bytes[29] ^= 0x01 // inside the first frame's payload of segment 1 (frames are ~31 bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: d + "/" + segs[1]))
+        XCTAssertFalse(StreamChecker.check(dataDirectory: dir).ok, "check sees it before any repair")
+        let sink = LogSink()
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096, log: sink))
+        defer { s.close() }
+        XCTAssertEqual(s.recoveryReports.count, 3, "the corrupted segment plus the two after it")
+        XCTAssertEqual(s.recoveryReports[0].keptRecords, 0)
+        XCTAssertEqual(s.recoveryReports.reduce(0) { $0 + $1.droppedRecords }, 140 * 3)
+        XCTAssertEqual(try s.bounds(shardId: "shardId-000000000000").end, 140)
+        let r = try await s.append(makeBatch(1, prefix: "next"))
+        XCTAssertEqual(r[0].offset, 140)
+        XCTAssertTrue(StreamChecker.check(dataDirectory: dir).ok)
+    }
+
+    func testReadersRunningBesideWritersSeeOnlyDurableRecordsInOrder() async throws {
+        let dir = makeStreamTempDir(self)
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 2, segmentBytes: 16 << 10))
+        defer { s.close() }
+        let c = try s.consumer("tail")
+        async let written: Int = withThrowingTaskGroup(of: Int.self) { g in
+            for w in 0..<4 {
+                g.addTask {
+                    var n = 0
+                    for b in 0..<25 { n += try await s.append(makeBatch(40, prefix: "w\(w)b\(b)")).filter { $0.succeeded }.count }
+                    return n
+                }
+            }
+            var t = 0
+            for try await x in g { t += x }
+            return t
+        }
+        var next: [Int: UInt64] = [:]
+        var seen = 0
+        while seen < 4000 {
+            for b in try c.poll(maxRecordsPerShard: 97) {
+                for r in b.records {
+                    XCTAssertEqual(r.offset, next[b.shardIndex, default: 0], "no gap, no repeat")
+                    next[b.shardIndex] = r.offset + 1
+                }
+                seen += b.count
+            }
+            await Task.yield()
+        }
+        let total = try await written
+        XCTAssertEqual(total, 4000)
+        XCTAssertEqual(seen, 4000)
+    }
+}

@@ -78,3 +78,15 @@ final class StreamRoutingTests: XCTestCase {
         XCTAssertEqual(map.problems(), [])
     }
 }
+
+final class StreamPartitionKeyTests: XCTestCase {
+    func testDefaultPartitionKeyIsSessionThenUserThenSite() {
+        let r = PartitionKeyRule()
+        XCTAssertEqual(r.key(in: #"{"site_id":"shop-1","user_id":"u9","session_id":"s-77","type":"click"}"#), "s-77")
+        XCTAssertEqual(r.key(in: #"{"site_id":"shop-1", "user_id" : "u9"}"#), "u9")
+        XCTAssertEqual(r.key(in: #"{"site_id":"shop-1","session_id":null}"#), "shop-1")
+        XCTAssertEqual(r.key(in: #"{"site_id": 42}"#), "42")
+        XCTAssertNil(r.key(in: #"{"type":"click"}"#))
+        XCTAssertEqual(PartitionKeyRule(fields: ["type"]).key(in: #"{"type":"click"}"#), "click")
+    }
+}

@@ -168,3 +168,32 @@ final class StreamReshardTests: XCTestCase {
         XCTAssertTrue(r2.allSatisfy { $0.succeeded }, "next second has a fresh budget")
     }
 }
+
+final class StreamAutoSplitPointTests: XCTestCase {
+    func testAutoSplitSeparatesTwoHotKeysOfOneShard() async throws {
+        let dir = makeStreamTempDir(self)
+        let clock = ManualClock(nowMs: 9_000_000)
+        var cfg = testConfig(shards: 1)
+        cfg.autoScale = AutoScaleConfig(splitBytesPerSec: 10_000, mergeBytesPerSec: 1, sustainTicks: 2, coldTicks: 100,
+                                        cooldownTicks: 5, minShards: 1, maxShards: 8)
+        let s = try ShardedStream(dataDirectory: dir, config: cfg, clock: clock)
+        defer { s.close() }
+        // Two keys whose hashes sit in the same (upper) half of the range: a midpoint split would
+        // leave both in one child; the median of the written keys puts one on each side.
+        let a = "abc", b = "session-7f3a"   // MD5 ≈ 0.5625·2^128 and ≈ 0.694·2^128
+        let payload = [UInt8](repeating: 66, count: 300)
+        var events: [ReshardEvent] = []
+        for _ in 0..<2 {
+            var batch = RecordBatch()
+            for i in 0..<80 { batch.append(data: payload, partitionKey: i % 2 == 0 ? a : b) }
+            _ = try await s.append(batch)
+            clock.advance(byMs: 1000)
+            events += try s.tick()
+        }
+        XCTAssertEqual(events.count, 1)
+        let open = s.shardMap().openShards
+        XCTAssertEqual(open.count, 2)
+        XCTAssertNotEqual(s.shardId(forPartitionKey: a), s.shardId(forPartitionKey: b), "the split separates the two hot keys")
+        XCTAssertEqual(open[1].startingHashKey, HashKey.md5(of: b))
+    }
+}

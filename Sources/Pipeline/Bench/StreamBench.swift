@@ -13,6 +13,9 @@ public struct StreamBench: BenchmarkCase {
     public init() {}
 
     static let recordBytes = 450
+    /// Concurrent appenders (a collector has many connections in flight). EDDY_BENCH_WRITERS overrides.
+    static var writers: Int { Int(ProcessInfo.processInfo.environment["EDDY_BENCH_WRITERS"] ?? "") ?? 16 }
+    static var windowMs: Int { Int(ProcessInfo.processInfo.environment["EDDY_BENCH_WINDOW_MS"] ?? "") ?? 0 }
     static let batchSize = 500
 
     public func run(quick: Bool, progress: @Sendable (String) -> Void) async throws -> [BenchFigure] {
@@ -47,7 +50,7 @@ public struct StreamBench: BenchmarkCase {
         var lastDir = ""
         for r in 0..<runs {
             lastDir = base + "/eddy-\(r)"
-            let res = try await Self.appendThroughput(dir: lastDir, batches: batches, seconds: seconds, writers: 16)
+            let res = try await Self.appendThroughput(dir: lastDir, batches: batches, seconds: seconds, writers: Self.writers)
             appendRuns.append(res)
             progress("eddy append: \(fmt(res.rps)) records/s, \(fmt(res.mbps)) MB/s")
             if r < runs - 1 { try? FileManager.default.removeItem(atPath: lastDir) }
@@ -57,7 +60,7 @@ public struct StreamBench: BenchmarkCase {
         figures.append(BenchFigure(name: "append MB/s (450 B records, batches of 500, group commit, ack after fsync)",
                                    value: mbps, unit: "MB/s", anchorName: "dd bs=1M conv=fdatasync, same filesystem",
                                    anchorValue: dd, goal: "≥ 0.8× anchor; floor 150 MB/s",
-                                   note: "median of \(runs) run(s) of \(Int(seconds)) s, 16 writers, 4 shards"))
+                                   note: "median of \(runs) run(s) of \(Int(seconds)) s, \(Self.writers) writers, 4 shards, group window \(Self.windowMs) ms"))
         figures.append(BenchFigure(name: "append records/s (same run)", value: rps, unit: "records/s",
                                    anchorName: redis.map { "Redis \($0.version) XADD pipelined, appendfsync everysec" } ?? "Redis Streams (not available)",
                                    anchorValue: redis?.recordsPerSec, goal: "≥ 2× anchor",
@@ -104,7 +107,7 @@ public struct StreamBench: BenchmarkCase {
 
     static func appendThroughput(dir: String, batches: [RecordBatch], seconds: Double, writers: Int) async throws
         -> (rps: Double, mbps: Double, fsyncs: Double) {
-        var cfg = StreamConfig(shardCount: 4, fsync: .group(windowMs: 0))
+        var cfg = StreamConfig(shardCount: 4, fsync: .group(windowMs: Self.windowMs))
         cfg.log = { _ in }
         let s = try ShardedStream(dataDirectory: dir, config: cfg)
         defer { s.close() }

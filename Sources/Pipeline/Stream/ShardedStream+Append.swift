@@ -114,6 +114,8 @@ extension ShardedStream {
                 s.lastArrivalMs = arrival
                 s.recordsTotal += 1
                 s.bytesTotal += UInt64(e.dataCount + e.keyCount)
+                // 1 in 8, scrambled so periodic key patterns do not alias with the stride.
+                if (s.recordsTotal &* 0x9E37_79B9_7F4A_7C15) >> 61 == 0 && s.keySample.count < 512 { s.keySample.append(keys[i]) }
             }
         }
         if let err = ioError {

@@ -166,6 +166,8 @@ extension ShardedStream {
             let splitR = config.autoScale?.splitRecordsPerSec ?? .infinity
             s.hot = s.isOpen && (s.bytesPerSec > split || s.recordsPerSec > splitR)
         }
+        var samples: [Int: [HashKey]] = [:]
+        for s in shards where !s.keySample.isEmpty { samples[s.desc.index] = s.keySample; s.keySample.removeAll(keepingCapacity: true) }
         guard let asc = config.autoScale else { return [] }
         let open = shards.filter { $0.isOpen }.sorted { $0.desc.startingHashKey < $1.desc.startingHashKey }
             .map { AutoScaler.Load(index: $0.desc.index, start: $0.desc.startingHashKey, end: $0.desc.endingHashKey,
@@ -175,7 +177,7 @@ extension ShardedStream {
             switch a {
             case .split(let i):
                 let s = shards[i]
-                let mid = HashKey.midpoint(s.desc.startingHashKey, s.desc.endingHashKey).adding(1).0
+                let mid = splitPoint(s, sample: samples[i] ?? [])
                 let (x, y) = try splitLocked(i, at: mid)
                 events.append(.split(parent: s.desc.shardId, children: [x.shardId, y.shardId]))
             case .merge(let i, let j):
@@ -184,6 +186,19 @@ extension ShardedStream {
             }
         }
         return events
+    }
+
+    /// Where to split a hot shard: the median of the hash keys it was written with lately, so
+    /// the children share the load; the middle of its range when the sample holds one key only
+    /// (one hot key cannot be spread by any split; Kinesis splits in the middle too).
+    func splitPoint(_ s: Shard, sample: [HashKey]) -> HashKey {
+        let lo = s.desc.startingHashKey, hi = s.desc.endingHashKey
+        let middle = HashKey.midpoint(lo, hi).adding(1).0
+        let sorted = sample.sorted()
+        guard let first = sorted.first, let last = sorted.last, first != last else { return middle }
+        var m = sorted[sorted.count / 2]
+        if m == first { m = sorted.first { $0 > first } ?? middle } // keep the lowest key on the left
+        return (lo < m && m <= hi) ? m : middle
     }
 
     // MARK: stats

@@ -50,6 +50,8 @@ final class Shard {
     var recordsPerSec: Double = 0
     var bytesPerSec: Double = 0
     var hot = false
+    /// About 1 in 8 records' hash keys since the last tick (at most 512): where a split balances load.
+    var keySample: [HashKey] = []
     var limitWindowSec: Int64 = -1
     var limitRecords = 0
     var limitBytes = 0

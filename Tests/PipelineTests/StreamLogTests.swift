@@ -207,6 +207,22 @@ final class StreamRecoveryAcrossSegmentsTests: XCTestCase {
         bytes[29] ^= 0x01 // inside the first frame's payload of segment 1 (frames are ~31 bytes)
         try Data(bytes).write(to: URL(fileURLWithPath: d + "/" + segs[1]))
         XCTAssertFalse(StreamChecker.check(dataDirectory: dir).ok, "check sees it before any repair")
+        // With its index cache the sealed segment is trusted at open; the bad frame surfaces as
+        // a .corrupt read error (never as wrong data) and later segments stay readable.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: d + "/" + segs[1].replacingOccurrences(of: ".log", with: ".idx")))
+        do {
+            let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096))
+            XCTAssertTrue(s.recoveryReports.isEmpty)
+            XCTAssertThrowsError(try s.read(shardId: "shardId-000000000000", from: 140, maxRecords: 5)) {
+                XCTAssertEqual(($0 as? StreamError)?.code, .corrupt)
+            }
+            XCTAssertEqual(try s.read(shardId: "shardId-000000000000", from: 280, maxRecords: 1).strings, ["r-0"])
+            s.close()
+        }
+        // Without the cache, open scans it and truncates there, dropping what follows.
+        for f in try FileManager.default.contentsOfDirectory(atPath: d) where f.hasSuffix(".idx") {
+            try FileManager.default.removeItem(atPath: d + "/" + f)
+        }
         let sink = LogSink()
         let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096, log: sink))
         defer { s.close() }
@@ -251,5 +267,31 @@ final class StreamRecoveryAcrossSegmentsTests: XCTestCase {
         let total = try await written
         XCTAssertEqual(total, 4000)
         XCTAssertEqual(seen, 4000)
+    }
+}
+
+final class StreamIndexCacheTests: XCTestCase {
+    func testReopenUsesIndexCachesAndRejectsAStaleOne() async throws {
+        let dir = makeStreamTempDir(self)
+        let clock = ManualClock(nowMs: 3_000_000)
+        do {
+            let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096), clock: clock)
+            for _ in 0..<5 { _ = try await s.append(makeBatch(140)); clock.advance(byMs: 1000) }
+            s.close()
+        }
+        let d = dir + "/stream/clickstream/shardId-000000000000"
+        let idx = try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.hasSuffix(".idx") }.sorted()
+        XCTAssertEqual(idx.count, 4, "one per sealed segment")
+        // A stale cache (its segment grew) must be ignored, not trusted.
+        let h = FileHandle(forWritingAtPath: d + "/" + idx[0])!
+        h.seekToEndOfFile(); h.write(Data([1, 2, 3])); h.closeFile()
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096), clock: clock)
+        defer { s.close() }
+        XCTAssertTrue(s.recoveryReports.isEmpty)
+        XCTAssertEqual(try s.bounds(shardId: "shardId-000000000000").end, 700)
+        // Seeks by offset and by time still land right with cached indexes.
+        XCTAssertEqual(try s.read(shardId: "shardId-000000000000", from: 433, maxRecords: 1).strings, ["r-13"])
+        XCTAssertEqual(try s.offset(shardId: "shardId-000000000000", atTimestamp: 3_002_000), 280)
+        XCTAssertTrue(StreamChecker.check(dataDirectory: dir).ok, StreamChecker.check(dataDirectory: dir).problems.joined())
     }
 }

@@ -203,7 +203,10 @@ extension ShardedStream {
 
     /// Seals the active segment (fsync) and starts a new one at the next offset. Under the lock.
     func roll(_ s: Shard) throws {
-        if let f = s.segments.last?.file { try FileIO.fdatasyncOrThrow(f.fd, path: f.path) }
+        if let last = s.segments.last {
+            try FileIO.fdatasyncOrThrow(last.file.fd, path: last.file.path)
+            SegmentIndexFile.write(last)
+        }
         try createSegment(s, base: s.nextOffset)
     }
 

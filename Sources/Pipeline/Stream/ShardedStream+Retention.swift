@@ -90,6 +90,7 @@ extension ShardedStream {
             s.segments.insert(seg, at: 0)
             throw StreamError(.io, "cannot delete expired segment: \(FileIO.errnoText())", path: seg.file.path)
         }
+        unlink(SegmentIndexFile.path(forSegment: seg.file.path))
         report.deletedSegments += 1
         report.deletedBytes += seg.size
         report.deletedRecords += seg.nextOffset - seg.baseOffset

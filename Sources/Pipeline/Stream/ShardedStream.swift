@@ -182,6 +182,7 @@ public final class ShardedStream: @unchecked Sendable {
                 let bytes = (try? FileIO.readWholeFile(path)) ?? []
                 let sc = SegmentScanner.scan(bytes, baseOffset: b, verify: true, indexInterval: config.indexIntervalBytes)
                 unlink(path)
+                unlink(SegmentIndexFile.path(forSegment: path))
                 let r = RecoveryReport(shardId: d.shardId, segment: path, reason: "follows a truncated segment",
                                        droppedBytes: Int64(bytes.count), droppedRecords: sc.records + sc.trailingFrames, keptRecords: 0)
                 recoveryReports.append(r); config.log("recovery: " + r.description)
@@ -190,11 +191,26 @@ public final class ShardedStream: @unchecked Sendable {
             if let e = expected, e != b {
                 throw StreamError(.corrupt, "\(d.shardId): segment \(Self.segmentName(b)) starts at \(b) but the previous one ends at \(e); a segment file is missing", path: path)
             }
-            let bytes = try FileIO.readWholeFile(path)
-            let sc = SegmentScanner.scan(bytes, baseOffset: b, verify: true, indexInterval: config.indexIntervalBytes)
             let fd = try FileIO.openFile(path, create: false)
             let file = SegmentFile(fd: fd, path: path)
+            // Sealed segments (all but the last) may be described by their index file; the last
+            // one, where a crash can tear a frame, is always scanned.
+            let isLast = b == bases.last
+            let sc: SegmentScan
+            if !isLast, let cached = SegmentIndexFile.read(segmentPath: path, baseOffset: b,
+                                                            fileSize: try FileIO.fileSize(fd, path: path)) {
+                sc = cached
+            } else {
+                let bytes = try FileIO.readWholeFile(path)
+                sc = SegmentScanner.scan(bytes, baseOffset: b, verify: true, indexInterval: config.indexIntervalBytes)
+                if !isLast && sc.problem == nil {
+                    SegmentIndexFile.write(Segment(baseOffset: b, nextOffset: b + sc.records, size: sc.validBytes,
+                                                   firstArrivalMs: sc.firstArrivalMs, lastArrivalMs: sc.lastArrivalMs,
+                                                   index: sc.index, lastIndexedPosition: 0, file: file))
+                }
+            }
             if let problem = sc.problem {
+                unlink(SegmentIndexFile.path(forSegment: path))
                 try FileIO.truncate(fd, to: sc.validBytes, path: path)
                 try FileIO.fdatasyncOrThrow(fd, path: path)
                 let r = RecoveryReport(shardId: d.shardId, segment: path, reason: problem, droppedBytes: sc.droppedBytes,

@@ -73,6 +73,7 @@ public enum StreamChecker {
         var bases: [UInt64] = []
         for f in FileIO.listDirectory(dir).sorted() {
             if f.hasSuffix(".log"), f.count == 24, let b = UInt64(f.prefix(20)) { bases.append(b) }
+            else if f.hasSuffix(".idx"), f.count == 24 { continue } // index cache, checked against its segment below
             else { r.warnings.append("\(label)/\(f): not a segment file") }
         }
         bases.sort()
@@ -95,6 +96,15 @@ public enum StreamChecker {
             if let p = sc.problem {
                 let torn = p.hasPrefix("torn")
                 r.problems.append("\(path): \(torn ? "torn tail" : "corrupt frame") — \(p); \(sc.droppedBytes) byte(s), \(sc.trailingFrames) frame(s) after the last good frame at offset \(b + sc.records) (opening the stream truncates them)")
+            }
+            if FileIO.exists(SegmentIndexFile.path(forSegment: path)), sc.problem == nil {
+                if let cached = SegmentIndexFile.read(segmentPath: path, baseOffset: b, fileSize: sc.fileBytes) {
+                    if cached.records != sc.records || cached.lastArrivalMs != sc.lastArrivalMs {
+                        r.problems.append("\(SegmentIndexFile.path(forSegment: path)): says \(cached.records) records, the segment holds \(sc.records)")
+                    }
+                } else if b != bases.last {
+                    r.warnings.append("\(SegmentIndexFile.path(forSegment: path)): stale or torn index cache (rebuilt at next open)")
+                }
             }
             expected = b + sc.records
         }

@@ -90,3 +90,26 @@ final class StreamPartitionKeyTests: XCTestCase {
         XCTAssertEqual(PartitionKeyRule(fields: ["type"]).key(in: #"{"type":"click"}"#), "click")
     }
 }
+
+final class StreamBatchValidationTests: XCTestCase {
+    func testMalformedEntriesFailOneByOneWithoutCrashing() async throws {
+        let dir = makeStreamTempDir(self)
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 2))
+        defer { s.close() }
+        var b = makeBatch(2)
+        b.entries.append(.init(dataStart: Int.max - 1, dataCount: 10, keyStart: 0, keyCount: 1))
+        b.entries.append(.init(dataStart: 0, dataCount: 1, keyStart: 5, keyCount: Int.max))
+        b.entries.append(.init(dataStart: -3, dataCount: 1, keyStart: 0, keyCount: 1))
+        b.append(data: [UInt8](repeating: 1, count: (1 << 20) + 1), partitionKey: "big")
+        b.append(data: "ok", partitionKey: String(repeating: "k", count: 257))
+        let r = try await s.append(b)
+        XCTAssertEqual(r.count, 7)
+        XCTAssertTrue(r[0].succeeded && r[1].succeeded)
+        XCTAssertEqual(r[2...].map { $0.error }, Array(repeating: StreamError.Code.invalidArgument, count: 5))
+        XCTAssertNotNil(r[5].errorMessage)
+        let empty = try await s.append(RecordBatch())
+        XCTAssertTrue(empty.isEmpty)
+        XCTAssertEqual(try s.read(shardId: "shardId-000000000000", from: 0, maxRecords: 10, maxBytes: .max).count
+                       + (try s.read(shardId: "shardId-000000000001", from: 0, maxRecords: .max, maxBytes: .max).count), 2)
+    }
+}

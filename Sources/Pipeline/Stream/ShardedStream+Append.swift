@@ -51,7 +51,7 @@ extension ShardedStream {
             for i in 0..<n {
                 let e = batch.entries[i]
                 if let x = e.explicitHashKey { keys[i] = x; continue }
-                if e.keyStart >= 0, e.keyCount >= 0, e.keyStart + e.keyCount <= raw.count {
+                if e.keyStart >= 0, e.keyCount >= 0, e.keyStart <= raw.count, e.keyCount <= raw.count - e.keyStart {
                     keys[i] = HashKey.md5(raw: UnsafeRawBufferPointer(rebasing: raw[e.keyStart..<(e.keyStart + e.keyCount)]))
                 }
             }
@@ -67,8 +67,8 @@ extension ShardedStream {
             for i in 0..<n {
                 let e = batch.entries[i]
                 guard e.keyCount >= 1, e.keyCount <= Frame.maxKeyBytes, e.dataCount >= 0, e.dataCount <= Frame.maxDataBytes,
-                      e.keyStart >= 0, e.dataStart >= 0, e.keyStart + e.keyCount <= raw.count,
-                      e.dataStart + e.dataCount <= raw.count else {
+                      e.keyStart >= 0, e.dataStart >= 0, e.keyCount <= raw.count - min(e.keyStart, raw.count),
+                      e.dataCount <= raw.count - min(e.dataStart, raw.count) else {
                     results[i].error = .invalidArgument
                     results[i].errorMessage = "record \(i): partition key must be 1–256 bytes and data at most 1 MiB (key \(e.keyCount) bytes, data \(e.dataCount) bytes)"
                     continue

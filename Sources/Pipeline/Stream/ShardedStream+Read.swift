@@ -91,7 +91,7 @@ extension ShardedStream {
         let chunk = 256 << 10
         outer: for g in segs {
             var pos = g.startPos
-            var want = min(chunk, max(4096, maxBytes + 64 << 10))
+            var want = maxBytes >= chunk ? chunk : max(4096, maxBytes + (64 << 10))
             while pos < g.size && cur < visibleEnd && records.count < maxRecords {
                 let base = bytes.count
                 let n = min(Int64(want), g.size - pos)

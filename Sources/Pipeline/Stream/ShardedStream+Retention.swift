@@ -67,7 +67,8 @@ extension ShardedStream {
                 guard let s = pick else { break }
                 let seg = s.segments[0]
                 for st in consumers.values {
-                    let p = st.checkpoint[s.desc.index] ?? st.position[s.desc.index] ?? 0
+                    // Loss is counted from what this application reads next in this process.
+                    let p = st.position[s.desc.index] ?? st.checkpoint[s.desc.index] ?? 0
                     if p < seg.nextOffset {
                         let lost = seg.nextOffset - max(p, seg.baseOffset)
                         st.lost[s.desc.index, default: 0] += lost

@@ -295,3 +295,28 @@ final class StreamIndexCacheTests: XCTestCase {
         XCTAssertTrue(StreamChecker.check(dataDirectory: dir).ok, StreamChecker.check(dataDirectory: dir).problems.joined())
     }
 }
+
+final class StreamFsyncFailureTests: XCTestCase {
+    func testAFailedFsyncIsNeverAcknowledgedAndStopsFurtherWrites() async throws {
+        let dir = makeStreamTempDir(self)
+        let sink = LogSink()
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 2, log: sink))
+        defer { s.close() }
+        let ok = try await s.append(makeBatch(10))
+        XCTAssertTrue(ok.allSatisfy { $0.succeeded })
+        s.setFsyncFaultInjector { path in throw StreamError(.io, "injected EIO", path: path) }
+        do {
+            _ = try await s.append(makeBatch(10, prefix: "lost"))
+            XCTFail("an append whose fsync failed must not be acknowledged")
+        } catch {
+            XCTAssertEqual((error as? StreamError)?.code, .io)
+        }
+        do { _ = try await s.append(makeBatch(1)); XCTFail("the stream must refuse writes after a failed fsync") } catch {
+            XCTAssertEqual((error as? StreamError)?.code, .io)
+        }
+        XCTAssertTrue(sink.all.contains { $0.contains("fsync failed") })
+        // Readers still see exactly the records that were durable before the failure.
+        let n = try s.read(shardId: "shardId-000000000000", from: 0).count + (try s.read(shardId: "shardId-000000000001", from: 0).count)
+        XCTAssertEqual(n, 10)
+    }
+}

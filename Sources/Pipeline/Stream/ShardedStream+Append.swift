@@ -240,8 +240,14 @@ extension ShardedStream {
             dirtyShards.removeAll(keepingCapacity: true)
             cond.unlock()
             let errs = ErrorBox()
+            let inject = fsyncFaultInjector
             syncPool.runAll(targets.map { t in
-                { do { try FileIO.fdatasyncOrThrow(t.1.fd, path: t.1.path) } catch { errs.set((error as? StreamError) ?? StreamError(.io, "\(error)")) } }
+                {
+                    do {
+                        try inject?(t.1.path)
+                        try FileIO.fdatasyncOrThrow(t.1.fd, path: t.1.path)
+                    } catch { errs.set((error as? StreamError) ?? StreamError(.io, "\(error)")) }
+                }
             })
             let err = errs.value
             cond.lock()

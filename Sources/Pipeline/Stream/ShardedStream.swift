@@ -98,6 +98,13 @@ public final class ShardedStream: @unchecked Sendable {
     var stopping = false
     var committerDone = DispatchSemaphore(value: 0)
     var committerRunning = false
+    /// Test seam: called before every group-commit fsync with the segment path; a throw is
+    /// treated as that fsync failing.
+    var fsyncFaultInjector: (@Sendable (String) throws -> Void)?
+
+    func setFsyncFaultInjector(_ f: (@Sendable (String) throws -> Void)?) {
+        cond.lock(); fsyncFaultInjector = f; cond.unlock()
+    }
     /// Helper threads for the committer's parallel fsyncs (group policy only).
     lazy var syncPool = SyncPool(threads: { if case .group = config.fsync { return 3 } else { return 0 } }())
     var consumers: [String: ConsumerState] = [:]

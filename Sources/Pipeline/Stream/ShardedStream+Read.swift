@@ -69,7 +69,7 @@ extension ShardedStream {
         // Segment holding `start`: the last one whose base ≤ start.
         var lo = 0, hi = s.segments.count - 1
         while lo < hi { let mid = (lo + hi + 1) / 2; if s.segments[mid].baseOffset <= start { lo = mid } else { hi = mid - 1 } }
-        var segs: [(file: SegmentFile, size: Int64, startPos: Int64)] = []
+        var segs: [(file: SegmentFile, size: Int64, startPos: Int64, avgFrame: Int)] = []
         for j in lo..<s.segments.count {
             let g = s.segments[j]
             var pos: Int64 = 0
@@ -78,7 +78,8 @@ extension ShardedStream {
                 while a <= b { let m = (a + b) / 2; if g.index[m].offset <= start { found = m; a = m + 1 } else { b = m - 1 } }
                 if found >= 0 { pos = g.index[found].position }
             }
-            segs.append((g.file, g.size, pos))
+            let n = g.nextOffset - g.baseOffset
+            segs.append((g.file, g.size, pos, n > 0 ? Int(g.size / Int64(n)) + 1 : 512))
             if g.nextOffset >= visibleEnd { break }
         }
         cond.unlock()
@@ -88,10 +89,15 @@ extension ShardedStream {
         var records: [ReadBatch.Record] = []
         var dataBytes = 0
         records.reserveCapacity(min(maxRecords, 4096))
-        let chunk = 256 << 10
+        let chunk = 64 << 10
         outer: for g in segs {
             var pos = g.startPos
-            var want = maxBytes >= chunk ? chunk : max(4096, maxBytes + (64 << 10))
+            // One pread sized to what the limits will likely take (frames average `avgFrame`
+            // bytes here), so a typical read is a single syscall into the batch's own buffer.
+            let left = UInt64(max(0, maxRecords - records.count))
+            let byRecords = left > UInt64(Int.max / 2) / UInt64(g.avgFrame) ? Int.max / 2 : Int(left) * g.avgFrame
+            let byBytes = maxBytes >= Int.max / 4 ? Int.max / 2 : (maxBytes - dataBytes) + (maxBytes - dataBytes) / 8
+            var want = max(chunk, min(byRecords + (16 << 10), byBytes + (16 << 10), 32 << 20))
             while pos < g.size && cur < visibleEnd && records.count < maxRecords {
                 let base = bytes.count
                 let n = min(Int64(want), g.size - pos)

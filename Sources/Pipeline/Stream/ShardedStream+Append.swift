@@ -34,7 +34,7 @@ extension ShardedStream {
         case .always: try syncNow(syncs); return results
         case .group:
             cond.lock(); defer { cond.unlock() }
-            while durableEpoch < ticket && !hardFailure && !(stopping && !committerRunning) { cond.wait() }
+            while durableEpoch < ticket && !hardFailure && !(stopping && committersRunning == 0) { cond.wait() }
             if durableEpoch < ticket { throw failure ?? StreamError(.closed, "stream closed before the append was durable") }
             return results
         }
@@ -154,7 +154,7 @@ extension ShardedStream {
             case .always:
                 syncs.append((idx, file, s.nextOffset, s.lastArrivalMs))
             case .group:
-                if !s.dirty { s.dirty = true; dirtyShards.append(idx) }
+                break
             }
         }
         if !failedShards.isEmpty {
@@ -194,7 +194,7 @@ extension ShardedStream {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             cond.lock()
             if durableEpoch >= ticket { cond.unlock(); c.resume(); return }
-            if hardFailure || (stopping && !committerRunning), let f = failure { cond.unlock(); c.resume(throwing: f); return }
+            if hardFailure || (stopping && committersRunning == 0), let f = failure { cond.unlock(); c.resume(throwing: f); return }
             waiters.append((ticket, c))
             cond.broadcast()
             cond.unlock()
@@ -212,36 +212,45 @@ extension ShardedStream {
 
     // MARK: group commit
 
+    /// Commits that may be in flight at once. Two let the next group's bytes reach the device
+    /// while the previous fsync is still waiting on its journal commit.
+    static let commitPipelineDepth = 2
+
     func startCommitter() {
-        committerRunning = true
-        let t = Thread { [self] in self.committerLoop() }
-        t.name = "eddy-stream-commit"
-        t.start()
+        committersRunning = Self.commitPipelineDepth
+        for i in 0..<Self.commitPipelineDepth {
+            let pool = SyncPool(threads: 3)
+            let t = Thread { [self] in self.committerLoop(pool: pool) }
+            t.name = "eddy-stream-commit-\(i)"
+            t.start()
+        }
     }
 
-    /// The committer: whenever someone waits, fsync every dirty shard's active segment once and
-    /// wake everyone whose ticket the fsync covered. Appends arriving during an fsync form the
-    /// next group; `windowMs` optionally lets a group fill before syncing.
-    private func committerLoop() {
+    /// A committer: once writes exist that no commit covers yet, snapshot the write epoch, fsync
+    /// the active segment of every shard with records not yet durable (side by side), then
+    /// publish the durable ends and wake every append whose ticket the snapshot covered.
+    /// Appends arriving during an fsync form the next group, which the other committer may
+    /// already be syncing. Why publishing is safe out of order: a commit syncs every shard that
+    /// was not durable at its snapshot, after all writes with tickets ≤ its epoch, so its own
+    /// completion alone makes that epoch durable.
+    private func committerLoop(pool: SyncPool) {
         let windowUs: UInt32
         if case .group(let w) = config.fsync { windowUs = UInt32(w * 1000) } else { windowUs = 0 }
         cond.lock()
         while true {
-            while (durableEpoch >= writeEpoch || hardFailure) && !stopping { cond.wait() }
-            if stopping && (durableEpoch >= writeEpoch || hardFailure) { break }
+            while (snapshotEpoch >= writeEpoch || hardFailure) && !stopping { cond.wait() }
+            if stopping && (snapshotEpoch >= writeEpoch || hardFailure) { break }
             if windowUs > 0 && !stopping { cond.unlock(); usleep(windowUs); cond.lock() }
             let epoch = writeEpoch
+            snapshotEpoch = epoch
             var targets: [(Int, SegmentFile, UInt64, Int64)] = []
-            for idx in dirtyShards {
-                let s = shards[idx]
-                s.dirty = false
-                if let f = s.segments.last?.file { targets.append((idx, f, s.nextOffset, s.lastArrivalMs)) }
+            for s in shards where s.durableOffset < s.nextOffset {
+                if let f = s.segments.last?.file { targets.append((s.desc.index, f, s.nextOffset, s.lastArrivalMs)) }
             }
-            dirtyShards.removeAll(keepingCapacity: true)
+            let inject = fsyncFaultInjector
             cond.unlock()
             let errs = ErrorBox()
-            let inject = fsyncFaultInjector
-            syncPool.runAll(targets.map { t in
+            pool.runAll(targets.map { t in
                 {
                     do {
                         try inject?(t.1.path)
@@ -254,27 +263,30 @@ extension ShardedStream {
             var ready: [CheckedContinuation<Void, any Error>] = []
             var failed: [CheckedContinuation<Void, any Error>] = []
             if let e = err {
+                if !hardFailure { config.log("fsync failed, stream stops accepting writes: \(e)") }
                 failure = e
                 failed = waiters.map { $0.cont }; waiters.removeAll()
-                config.log("fsync failed, stream stops accepting writes: \(e)")
-            } else {
+            } else if !hardFailure {
                 for (idx, _, end, arr) in targets where shards[idx].durableOffset < end {
                     shards[idx].durableOffset = end; shards[idx].durableArrivalMs = arr
                 }
                 durableEpoch = max(durableEpoch, epoch)
-                ready = waiters.filter { $0.ticket <= epoch }.map { $0.cont }
-                waiters.removeAll { $0.ticket <= epoch }
+                let done = durableEpoch
+                ready = waiters.filter { $0.ticket <= done }.map { $0.cont }
+                waiters.removeAll { $0.ticket <= done }
             }
-            cond.broadcast() // appendBlocking waiters
+            cond.broadcast() // appendBlocking waiters, close(), the other committer
             cond.unlock()
             for c in ready { c.resume() }
-            for c in failed { c.resume(throwing: err ?? StreamError(.io, "fsync failed")) }
+            for c in failed { c.resume(throwing: err ?? failure ?? StreamError(.io, "fsync failed")) }
             cond.lock()
         }
-        committerRunning = false
         cond.unlock()
-        syncPool.stop()
-        committerDone.signal()
+        pool.stop()
+        cond.lock()
+        committersRunning -= 1
+        cond.broadcast()
+        cond.unlock()
     }
 }
 

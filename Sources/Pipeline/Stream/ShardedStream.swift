@@ -32,7 +32,6 @@ final class Shard {
     var durableOffset: UInt64 = 0
     var lastArrivalMs: Int64 = 0
     var durableArrivalMs: Int64 = 0
-    var dirty = false
 
     // scratch of the append in progress
     var touched = false
@@ -92,12 +91,12 @@ public final class ShardedStream: @unchecked Sendable {
     var routing: [(start: HashKey, end: HashKey, shard: Int)] = []
     var writeEpoch: UInt64 = 0
     var durableEpoch: UInt64 = 0
-    var dirtyShards: [Int] = []
+    /// Highest write epoch some commit (finished or in flight) has taken a snapshot of.
+    var snapshotEpoch: UInt64 = 0
     var waiters: [(ticket: UInt64, cont: CheckedContinuation<Void, any Error>)] = []
     var failure: StreamError?
     var stopping = false
-    var committerDone = DispatchSemaphore(value: 0)
-    var committerRunning = false
+    var committersRunning = 0
     /// Test seam: called before every group-commit fsync with the segment path; a throw is
     /// treated as that fsync failing.
     var fsyncFaultInjector: (@Sendable (String) throws -> Void)?
@@ -105,8 +104,6 @@ public final class ShardedStream: @unchecked Sendable {
     func setFsyncFaultInjector(_ f: (@Sendable (String) throws -> Void)?) {
         cond.lock(); fsyncFaultInjector = f; cond.unlock()
     }
-    /// Helper threads for the committer's parallel fsyncs (group policy only).
-    lazy var syncPool = SyncPool(threads: { if case .group = config.fsync { return 3 } else { return 0 } }())
     var consumers: [String: ConsumerState] = [:]
     var scaler = AutoScaler()
     var lastTickMs: Int64
@@ -152,12 +149,9 @@ public final class ShardedStream: @unchecked Sendable {
     public func close() {
         cond.lock()
         if failure == nil { failure = StreamError(.closed, "stream \(config.name) is closed") }
-        let running = committerRunning
         stopping = true
         cond.broadcast()
-        cond.unlock()
-        if running { committerDone.wait() }
-        cond.lock()
+        while committersRunning > 0 { cond.wait() }
         for s in shards where s.isOpen { if let f = s.segments.last?.file { _ = try? FileIO.fdatasyncOrThrow(f.fd, path: f.path) } }
         let left = waiters; waiters = []
         cond.unlock()

@@ -6,6 +6,7 @@ import Pipeline
 let registeredBenchmarks: [any BenchmarkCase] = [
     ParseBench(),
     SimulatorBench(),
+    StreamBench(),
 ]
 
 struct Bench: AsyncParsableCommand {

@@ -1,9 +1,112 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify a data directory: every stream frame, the shard map, checkpoints; non-zero exit on any problem.")
+        abstract: "Verify a data directory: every stream frame, the shard map, checkpoints; non-zero exit on any problem.",
+        subcommands: [StreamCrashWriter.self, StreamDump.self, StreamBenchOnce.self])
     @Option(help: "Data directory.") var data: String = "./eddy-data"
-    func run() async throws { try failNotBuilt("check", stage: "stream", issue: 3) }
+
+    func run() async throws {
+        let r = StreamChecker.check(dataDirectory: data)
+        var out = "eddy check \(data)\n"
+        for l in r.lines { out += l + "\n" }
+        out += "verified \(r.framesVerified) frame(s), \(r.bytesVerified) byte(s)\n"
+        for w in r.warnings { out += "warning: " + w + "\n" }
+        for p in r.problems { out += "PROBLEM: " + p + "\n" }
+        out += r.ok ? "OK\n" : "\(r.problems.count) problem(s) found\n"
+        FileHandle.standardOutput.write(Data(out.utf8))
+        if !r.ok { throw ExitCode(1) }
+    }
+}
+
+/// Hidden helper for scripts/test-stream-crash.sh: appends batches as fast as it can and prints
+/// "ACK <shardId> <sequenceNumber> <data>" for every acknowledged record, until killed.
+struct StreamCrashWriter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stream-crash-writer", shouldDisplay: false)
+    @Option(name: .customLong("dir")) var dir: String
+    @Option var shards: Int = 4
+    @Option var writers: Int = 4
+    @Option var batch: Int = 200
+
+    func run() async throws {
+        var cfg = StreamConfig(shardCount: shards, segmentBytes: 1 << 20)
+        cfg.log = { FileHandle.standardError.write(Data(("stream: " + $0 + "\n").utf8)) }
+        let stream = try ShardedStream(dataDirectory: dir, config: cfg)
+        let size = batch
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for w in 0..<writers {
+                g.addTask {
+                    var n = 0
+                    while true {
+                        var b = RecordBatch()
+                        var payloads: [String] = []
+                        for i in 0..<size {
+                            let p = "w\(w)-\(n + i)-" + String(repeating: "x", count: 400)
+                            payloads.append(p)
+                            b.append(data: p, partitionKey: "key-\(w)-\((n + i) % 97)")
+                        }
+                        n += size
+                        let res = try await stream.append(b)
+                        var out = ""
+                        for (i, r) in res.enumerated() where r.succeeded {
+                            out += "ACK \(r.shardId!) \(r.sequenceNumber!) \(payloads[i].prefix(24))\n"
+                        }
+                        FileHandle.standardOutput.write(Data(out.utf8))
+                    }
+                }
+            }
+            try await g.waitForAll()
+        }
+    }
+}
+
+/// Hidden helper for scripts/test-stream-crash.sh: opens the stream (running recovery, which
+/// logs what it truncated) and prints "REC <shardId> <sequenceNumber> <data prefix>" for every
+/// record of every shard, in offset order.
+struct StreamDump: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stream-dump", shouldDisplay: false)
+    @Option(name: .customLong("dir")) var dir: String
+
+    func run() async throws {
+        var cfg = StreamConfig()
+        cfg.log = { FileHandle.standardError.write(Data(("stream: " + $0 + "\n").utf8)) }
+        let stream = try ShardedStream(dataDirectory: dir, config: cfg)
+        defer { stream.close() }
+        for d in stream.shardMap().shards.sorted(by: { $0.index < $1.index }) {
+            var off = try stream.bounds(shardId: d.shardId).trimHorizon
+            while true {
+                let b = try stream.read(shardId: d.shardId, from: off, maxRecords: 5000)
+                if b.records.isEmpty { break }
+                var out = ""
+                for i in 0..<b.count {
+                    out += "REC \(d.shardId) \(b.sequenceNumber(i)) \(String(decoding: b.data(i).prefix(24), as: UTF8.self))\n"
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+                off = b.nextOffset
+            }
+        }
+    }
+}
+
+/// Hidden stand-in until `eddy bench --only stream` exists: runs the stream-append benchmark once
+/// and prints its figures with their anchors and ratios.
+struct StreamBenchOnce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stream-bench", shouldDisplay: false)
+    @Flag var quick = false
+
+    func run() async throws {
+        let figures = try await StreamBench().run(quick: quick) { line in
+            FileHandle.standardError.write(Data(("  " + line + "\n").utf8))
+        }
+        for f in figures {
+            var line = "\(f.name): \(String(format: "%.2f", f.value)) \(f.unit)"
+            if let a = f.anchorValue, let n = f.anchorName { line += " | anchor \(n): \(String(format: "%.2f", a))" }
+            if let r = f.ratio { line += " | ratio \(String(format: "%.2f", r))×" }
+            if let g = f.goal { line += " | goal \(g)" }
+            if let n = f.note { line += " | \(n)" }
+            print(line)
+        }
+    }
 }

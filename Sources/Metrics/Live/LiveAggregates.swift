@@ -37,20 +37,34 @@ public final class LiveAggregates {
 
     public let configuration: Configuration
     public let clock: any MetricsClock
-    private var sites: [SiteAggregate?] = []
+    /// Site index → its state (nil until first seen). States never move once allocated.
+    private var siteTable: UnsafeMutablePointer<UnsafeMutablePointer<SiteState>?>
+    private var siteTableCapacity = 0
     private var siteCount = 0
-    private var sessions: SessionTable
-    private var latency: LatencyRecorder
+    /// Held through pointers so the per-event path has no dynamic exclusivity checks.
+    private let sessions: UnsafeMutablePointer<SessionTable>
+    private let latency: UnsafeMutablePointer<LatencyRecorder>
     public private(set) var eventsApplied: Int64 = 0
     public private(set) var droppedEvents: Int64 = 0
     public private(set) var batchesApplied: Int64 = 0
-    private var lastNowMs: Int64 = 0
 
     public init(configuration: Configuration = Configuration(), clock: any MetricsClock = SystemClock()) {
         self.configuration = configuration
         self.clock = clock
-        sessions = SessionTable(maxSessions: configuration.maxSessions, timeoutMs: configuration.sessionTimeoutMs)
-        latency = LatencyRecorder(intervalMs: configuration.latencyIntervalMs)
+        sessions = .allocate(capacity: 1)
+        sessions.initialize(to: SessionTable(maxSessions: configuration.maxSessions, timeoutMs: configuration.sessionTimeoutMs))
+        latency = .allocate(capacity: 1)
+        latency.initialize(to: LatencyRecorder(intervalMs: configuration.latencyIntervalMs))
+        siteTable = .allocate(capacity: 1)
+    }
+
+    deinit {
+        for i in 0..<siteTableCapacity {
+            if let s = siteTable[i] { s.deinitialize(count: 1); s.deallocate() }
+        }
+        siteTable.deallocate()
+        sessions.deinitialize(count: 1); sessions.deallocate()
+        latency.deinitialize(count: 1); latency.deallocate()
     }
 
     // MARK: - Applying
@@ -59,14 +73,35 @@ public final class LiveAggregates {
     public func apply(_ events: UnsafeBufferPointer<LiveEvent>, names: UnsafeRawBufferPointer) {
         guard !events.isEmpty else { return }
         let now = clock.nowMs()
-        lastNowMs = now
-        latency.roll(nowMs: now)
+        latency.pointee.roll(nowMs: now)
+        let maxSites = configuration.maxSites
+        // Latency as runs of equal values: events of a batch mostly share their arrival millisecond.
+        var runLatency: Int64 = -1
+        var runCount: Int64 = 0
+        var dropped: Int64 = 0
         for i in 0..<events.count {
-            applyOne(events[i], now: now, names: names)
+            let e = events[i]
+            let index = Int(e.site)
+            guard index < maxSites else { dropped &+= 1; continue }
+            let site: UnsafeMutablePointer<SiteState>
+            if index < siteTableCapacity, let s = siteTable[index] {
+                site = s
+                if !s.pointee.hasName && e.siteName.length > 0 { nameSite(s, e.siteName.bytes(in: names)) }
+            } else {
+                site = addSite(index, e.siteName.bytes(in: names))
+            }
+            let lat = now &- e.arrivalMs
+            if lat == runLatency { runCount &+= 1 } else {
+                if runCount > 0 { latency.pointee.record(ms: runLatency, count: runCount) }
+                runLatency = lat; runCount = 1
+            }
+            Self.applyOne(e, at: e.arrivalMs < now ? e.arrivalMs : now, site: site, sessions: sessions, names: names)
         }
-        eventsApplied &+= Int64(events.count)
+        if runCount > 0 { latency.pointee.record(ms: runLatency, count: runCount) }
+        droppedEvents &+= dropped
+        eventsApplied &+= Int64(events.count) &- dropped
         batchesApplied &+= 1
-        sessions.sweep(budget: max(256, events.count * 2))
+        sessions.pointee.sweep(budget: max(256, events.count * 2))
     }
 
     public func apply(_ batch: LiveEventBatch) {
@@ -76,63 +111,64 @@ public final class LiveAggregates {
     }
 
     @inline(__always)
-    private func applyOne(_ e: LiveEvent, now: Int64, names: UnsafeRawBufferPointer) {
-        let index = Int(e.site)
-        guard index < configuration.maxSites else { droppedEvents &+= 1; return }
-        let site: SiteAggregate
-        if index < sites.count, let s = sites[index] {
-            site = s
-            if !s.hasName && e.siteName.length > 0 { nameSite(s, e.siteName.bytes(in: names)) }
-        } else {
-            site = addSite(index, e.siteName.bytes(in: names))
-        }
-        let at = e.arrivalMs < now ? e.arrivalMs : now
-        latency.record(ms: now - e.arrivalMs)
-
+    private static func applyOne(_ e: LiveEvent, at: Int64, site: UnsafeMutablePointer<SiteState>,
+                                 sessions: UnsafeMutablePointer<SessionTable>, names: UnsafeRawBufferPointer) {
         let type = e.type < LiveEventType.other.rawValue ? e.type : LiveEventType.other.rawValue
         let isPageview = type == LiveEventType.pageview.rawValue
-        site.eventsTotal &+= 1
-        site.byType[Int(type)] &+= 1
-        site.eventsPerSecond.add(atMs: at)
-        site.eventsPerMinute.add(atMs: at)
-        if isPageview {
-            site.pageviews &+= 1
-            site.pageviewsPerSecond.add(atMs: at)
-            site.pageviewsPerMinute.add(atMs: at)
-        }
-        if e.isBot { site.botEvents &+= 1; return }
+        let second = at / 1000
+        site.pointee.eventsTotal &+= 1
+        site.pointee.counts[SiteState.typeBase &+ Int(type)] &+= 1
+        site.pointee.perSecond.add(bucket: second, pageview: isPageview)
+        let minute = second / 60
+        site.pointee.perMinute.add(bucket: minute, pageview: isPageview)
+        if isPageview { site.pointee.pageviews &+= 1 }
+        if e.isBot { site.pointee.botEvents &+= 1; return }
 
-        if e.visitor != 0 { site.addVisitor(e.visitor, atMs: at) }
-        if e.session != 0 { sessions.touch(e.session, site: e.site, atMs: at, pageview: isPageview) }
+        if e.visitor != 0 { site.pointee.addVisitor(e.visitor, day: second / 86_400, minute: minute) }
+        if e.session != 0 { sessions.pointee.touch(e.session, site: e.site, atMs: at, pageview: isPageview) }
         if isPageview {
-            if e.page != 0 { site.pages.add(e.page, name: e.pageName.bytes(in: names)) }
-            if e.referrer != 0 { site.referrers.add(e.referrer, name: e.referrerName.bytes(in: names)) }
-            site.channels[Int(min(e.channel, Channel.other.rawValue))] &+= 1
-            site.devices[Int(min(e.device, DeviceClass.other.rawValue))] &+= 1
-            site.browsers[Int(min(e.browser, BrowserFamily.other.rawValue))] &+= 1
-            site.countries[SiteAggregate.countrySlot(e.country)] &+= 1
+            if e.page != 0 { site.pointee.pages.add(e.page, name: e.pageName.bytes(in: names)) }
+            if e.referrer != 0 { site.pointee.referrers.add(e.referrer, name: e.referrerName.bytes(in: names)) }
+            let c = site.pointee.counts
+            c[SiteState.channelBase &+ Int(min(e.channel, Channel.other.rawValue))] &+= 1
+            c[SiteState.deviceBase &+ Int(min(e.device, DeviceClass.other.rawValue))] &+= 1
+            c[SiteState.browserBase &+ Int(min(e.browser, BrowserFamily.other.rawValue))] &+= 1
+            c[SiteState.countryBase &+ SiteState.countrySlot(e.country)] &+= 1
         } else if type == LiveEventType.addToCart.rawValue {
-            site.addToCarts &+= 1
+            site.pointee.addToCarts &+= 1
         } else if type == LiveEventType.purchase.rawValue {
-            site.purchases &+= 1
-            site.revenue += e.value
+            site.pointee.purchases &+= 1
+            site.pointee.revenue += e.value
         }
     }
 
-    private func addSite(_ index: Int, _ name: UnsafeRawBufferPointer) -> SiteAggregate {
-        if sites.count <= index { sites.append(contentsOf: repeatElement(nil, count: index + 1 - sites.count)) }
+    private func addSite(_ index: Int, _ name: UnsafeRawBufferPointer) -> UnsafeMutablePointer<SiteState> {
+        if index >= siteTableCapacity {
+            let capacity = max(index + 1, siteTableCapacity * 2, 64)
+            let grown = UnsafeMutablePointer<UnsafeMutablePointer<SiteState>?>.allocate(capacity: capacity)
+            grown.moveInitialize(from: siteTable, count: siteTableCapacity)
+            (grown + siteTableCapacity).initialize(repeating: nil, count: capacity - siteTableCapacity)
+            siteTable.deallocate()
+            siteTable = grown
+            siteTableCapacity = capacity
+        }
         let named = !name.isEmpty
-        let s = SiteAggregate(index: UInt32(index), siteId: named ? String(decoding: name, as: UTF8.self) : "site-\(index)",
-                              hasName: named, configuration: configuration)
-        sites[index] = s
+        let s = UnsafeMutablePointer<SiteState>.allocate(capacity: 1)
+        s.initialize(to: SiteState(index: UInt32(index), siteId: named ? String(decoding: name, as: UTF8.self) : "site-\(index)",
+                                   hasName: named, configuration: configuration))
+        siteTable[index] = s
         siteCount += 1
-        sessions.ensureSites(sites.count)
+        sessions.pointee.ensureSites(siteTableCapacity)
         return s
     }
 
-    private func nameSite(_ s: SiteAggregate, _ name: UnsafeRawBufferPointer) {
-        s.siteId = String(decoding: name, as: UTF8.self)
-        s.hasName = true
+    private func nameSite(_ s: UnsafeMutablePointer<SiteState>, _ name: UnsafeRawBufferPointer) {
+        s.pointee.siteId = String(decoding: name, as: UTF8.self)
+        s.pointee.hasName = true
+    }
+
+    private func forEachSite(_ body: (UnsafeMutablePointer<SiteState>) -> Void) {
+        for i in 0..<siteTableCapacity { if let s = siteTable[i] { body(s) } }
     }
 
     // MARK: - Reading
@@ -142,7 +178,8 @@ public final class LiveAggregates {
 
     /// Site index of a site id, if seen.
     public func siteIndex(of siteId: String) -> Int? {
-        sites.firstIndex { $0?.siteId == siteId }
+        for i in 0..<siteTableCapacity { if let s = siteTable[i], s.pointee.siteId == siteId { return i } }
+        return nil
     }
 
     /// Figures of every site seen, busiest (events/s) first. `nowMs` defaults to the clock.
@@ -150,31 +187,29 @@ public final class LiveAggregates {
         let now = nowMs ?? clock.nowMs()
         var out: [SiteStats] = []
         out.reserveCapacity(siteCount)
-        for case let s? in sites { out.append(stats(of: s, now: now)) }
+        forEachSite { out.append(stats(of: $0, now: now)) }
         out.sort { $0.eventsPerSec != $1.eventsPerSec ? $0.eventsPerSec > $1.eventsPerSec : $0.siteId < $1.siteId }
         return out
     }
 
     /// Figures of one site (by its dense index), or nil if never seen.
     public func siteStats(index: Int, nowMs: Int64? = nil) -> SiteStats? {
-        guard index < sites.count, let s = sites[index] else { return nil }
+        guard index >= 0, index < siteTableCapacity, let s = siteTable[index] else { return nil }
         return stats(of: s, now: nowMs ?? clock.nowMs())
     }
 
-    /// Open-session totals of one site (for tests and the bench).
-    public func sessionTotals(index: Int) -> SessionTotals? {
-        index < sessions.totals.count ? sessions.totals[index] : nil
-    }
+    /// Session totals of one site (for tests and the bench).
+    public func sessionTotals(index: Int) -> SessionTotals { sessions.pointee.totals(site: index) }
 
     /// Click-to-dashboard latency: collector arrival → applied here, over the last 10–20 s.
-    public func clickToDashboard() -> LatencySummary { latency.summary() }
+    public func clickToDashboard() -> LatencySummary { latency.pointee.summary() }
 
     public func stats(nowMs: Int64? = nil) -> LiveAggregatesStats {
-        var bytes = sessions.footprintBytes + sites.count * 8
-        for case let s? in sites { bytes += s.footprintBytes }
+        var bytes = sessions.pointee.footprintBytes + siteTableCapacity * 8
+        forEachSite { bytes += $0.pointee.footprintBytes }
         return LiveAggregatesStats(sites: Int64(siteCount), eventsApplied: eventsApplied, eventsDropped: droppedEvents,
-                                   sessionsOpen: Int64(sessions.count), sessionsEvicted: sessions.evicted,
-                                   sessionsExpired: sessions.expired, sessionCapacity: Int64(configuration.maxSessions),
+                                   sessionsOpen: Int64(sessions.pointee.count), sessionsEvicted: sessions.pointee.evicted,
+                                   sessionsExpired: sessions.pointee.expired, sessionCapacity: Int64(configuration.maxSessions),
                                    memoryBytes: Int64(bytes))
     }
 
@@ -186,40 +221,45 @@ public final class LiveAggregates {
         node.live = stats(nowMs: now)
     }
 
-    private func stats(of s: SiteAggregate, now: Int64) -> SiteStats {
+    private func stats(of site: UnsafeMutablePointer<SiteState>, now: Int64) -> SiteStats {
         let c = configuration
-        s.eventsPerSecond.advance(toMs: now)
-        s.pageviewsPerSecond.advance(toMs: now)
-        s.eventsPerMinute.advance(toMs: now)
+        let second = now / 1000
+        site.pointee.perSecond.advance(toBucket: second)
+        site.pointee.perMinute.advance(toBucket: second / 60)
+        let counts = site.pointee.counts
         var eventsByType: [String: Int64] = [:]
-        for t in LiveEventType.allCases where s.byType[Int(t.rawValue)] > 0 { eventsByType[t.name] = s.byType[Int(t.rawValue)] }
-        let totals = Int(s.index) < sessions.totals.count ? sessions.totals[Int(s.index)] : SessionTotals()
+        for t in LiveEventType.allCases where counts[SiteState.typeBase + Int(t.rawValue)] > 0 {
+            eventsByType[t.name] = counts[SiteState.typeBase + Int(t.rawValue)]
+        }
+        let totals = sessions.pointee.totals(site: Int(site.pointee.index))
 
-        func exact(_ counts: [Int64], _ name: (Int) -> String) -> [RankedCount] {
+        func exact(_ base: Int, _ n: Int, _ name: (Int) -> String) -> [RankedCount] {
             var r: [RankedCount] = []
-            for (i, n) in counts.enumerated() where n > 0 { r.append(RankedCount(name: name(i), count: n)) }
+            for i in 0..<n where counts[base + i] > 0 { r.append(RankedCount(name: name(i), count: counts[base + i])) }
             r.sort { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }
             return Array(r.prefix(c.topK))
         }
         func sketched(_ ss: borrowing SpaceSaving) -> [RankedCount] {
             ss.top(c.topK).map { RankedCount(name: $0.name, count: $0.count, error: $0.error) }
         }
-
+        let window = max(1, min(c.rateWindowSeconds, 600))
+        let s = site
+        let eventsTotal = s.pointee.eventsTotal
         return SiteStats(
-            siteId: s.siteId,
-            eventsPerSec: s.eventsPerSecond.rate(overLast: c.rateWindowSeconds),
-            pageviewsPerSec: s.pageviewsPerSecond.rate(overLast: c.rateWindowSeconds),
-            eventsPerSecHistory: s.eventsPerSecond.history(nowMs: now),
-            eventsPerMinuteHistory: s.eventsPerMinute.history(nowMs: now),
-            eventsTotal: s.eventsTotal, eventsByType: eventsByType,
-            activeVisitors: s.activeVisitors(nowMs: now), visitorsToday: s.visitorsToday(nowMs: now),
+            siteId: s.pointee.siteId,
+            eventsPerSec: Double(s.pointee.perSecond.sumOfComplete(last: window)) / Double(window),
+            pageviewsPerSec: Double(s.pointee.perSecond.sumOfComplete(last: window, pageviews: true)) / Double(window),
+            eventsPerSecHistory: s.pointee.perSecond.history(),
+            eventsPerMinuteHistory: s.pointee.perMinute.history(),
+            eventsTotal: eventsTotal, eventsByType: eventsByType,
+            activeVisitors: s.pointee.activeVisitors(nowMs: now), visitorsToday: s.pointee.visitorsToday(nowMs: now),
             sessions: totals.started, bounceRate: totals.bounceRate, avgSessionSeconds: totals.averageSeconds,
-            pageviews: s.pageviews, topPages: sketched(s.pages), referrers: sketched(s.referrers),
-            channels: exact(s.channels) { Channel(rawValue: UInt8($0))!.name },
-            countries: exact(s.countries) { SiteAggregate.countryName($0) },
-            devices: exact(s.devices) { DeviceClass(rawValue: UInt8($0))!.name },
-            browsers: exact(s.browsers) { BrowserFamily(rawValue: UInt8($0))!.name },
-            botShare: s.eventsTotal > 0 ? Double(s.botEvents) / Double(s.eventsTotal) : 0,
-            addToCarts: s.addToCarts, purchases: s.purchases, revenue: s.revenue)
+            pageviews: s.pointee.pageviews, topPages: sketched(s.pointee.pages), referrers: sketched(s.pointee.referrers),
+            channels: exact(SiteState.channelBase, Channel.allCases.count) { Channel(rawValue: UInt8($0))!.name },
+            countries: exact(SiteState.countryBase, SiteState.countryCodes + 1) { SiteState.countryName($0) },
+            devices: exact(SiteState.deviceBase, DeviceClass.allCases.count) { DeviceClass(rawValue: UInt8($0))!.name },
+            browsers: exact(SiteState.browserBase, BrowserFamily.allCases.count) { BrowserFamily(rawValue: UInt8($0))!.name },
+            botShare: eventsTotal > 0 ? Double(s.pointee.botEvents) / Double(eventsTotal) : 0,
+            addToCarts: s.pointee.addToCarts, purchases: s.pointee.purchases, revenue: s.pointee.revenue)
     }
 }

@@ -43,7 +43,9 @@ struct SessionTable: ~Copyable {
     private var slots: UnsafeMutablePointer<Slot>
     private var mask: Int
     private var hand = 0
-    private(set) var totals: [SessionTotals] = []
+    /// Per-site totals, indexed by site; raw storage so updates skip copy-on-write checks.
+    private(set) var totals: UnsafeMutablePointer<SessionTotals>
+    private(set) var siteCapacity = 0
 
     init(maxSessions: Int, timeoutMs: Int64, initialSlots: Int = 1 << 14) {
         precondition(maxSessions > 0)
@@ -54,16 +56,26 @@ struct SessionTable: ~Copyable {
         slots = .allocate(capacity: size)
         slots.initialize(repeating: Slot(key: 0, firstMs: 0, lastMs: 0, site: 0, pageviews: 0), count: size)
         mask = size - 1
+        totals = .allocate(capacity: 1)
     }
 
-    deinit { slots.deallocate() }
+    deinit { slots.deallocate(); totals.deallocate() }
 
     var slotCount: Int { mask + 1 }
-    var footprintBytes: Int { slotCount * MemoryLayout<Slot>.stride + totals.count * MemoryLayout<SessionTotals>.stride }
+    var footprintBytes: Int { slotCount * MemoryLayout<Slot>.stride + siteCapacity * MemoryLayout<SessionTotals>.stride }
 
     mutating func ensureSites(_ n: Int) {
-        if totals.count < n { totals.append(contentsOf: repeatElement(SessionTotals(), count: n - totals.count)) }
+        guard n > siteCapacity else { return }
+        let capacity = max(n, siteCapacity * 2, 64)
+        let grown = UnsafeMutablePointer<SessionTotals>.allocate(capacity: capacity)
+        grown.moveInitialize(from: totals, count: siteCapacity)
+        (grown + siteCapacity).initialize(repeating: SessionTotals(), count: capacity - siteCapacity)
+        totals.deallocate()
+        totals = grown
+        siteCapacity = capacity
     }
+
+    func totals(site: Int) -> SessionTotals { site < siteCapacity ? totals[site] : SessionTotals() }
 
     @inline(__always)
     private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: Hash64.mix(key)) & mask }

@@ -31,6 +31,13 @@ public struct HyperLogLog: Sendable, Equatable {
     /// Adds a hash that is already uniformly mixed (skips `Hash64.mix`).
     @inline(__always) @discardableResult
     public mutating func addMixed(_ h: UInt64) -> Bool {
+        let p = precision
+        return registers.withUnsafeMutableBufferPointer { Self.add(h, precision: p, registers: $0.baseAddress!) }
+    }
+
+    /// The register update on raw storage, shared with the live aggregates' pointer-based sketches.
+    @inline(__always)
+    static func add(_ h: UInt64, precision: Int, registers: UnsafeMutablePointer<UInt8>) -> Bool {
         let p = UInt64(truncatingIfNeeded: precision)
         let index = Int(truncatingIfNeeded: h >> (64 &- p))
         // A guard bit stops the rank at 64 - p + 1 when the remaining bits are all zero.
@@ -56,17 +63,19 @@ public struct HyperLogLog: Sendable, Equatable {
     public var isEmpty: Bool { !registers.contains { $0 != 0 } }
 
     public func estimate() -> Double {
-        let m = Double(registerCount)
+        registers.withUnsafeBufferPointer { Self.estimate(registers: $0) }
+    }
+
+    static func estimate(registers r: UnsafeBufferPointer<UInt8>) -> Double {
+        let m = Double(r.count)
         var sum = 0.0
         var zeros = 0
-        registers.withUnsafeBufferPointer { r in
-            for v in r {
-                if v == 0 { zeros += 1 }
-                sum += Self.inversePowers[Int(v)]
-            }
+        for v in r {
+            if v == 0 { zeros += 1 }
+            sum += inversePowers[Int(v)]
         }
         let alpha: Double
-        switch registerCount {
+        switch r.count {
         case 16: alpha = 0.673
         case 32: alpha = 0.697
         case 64: alpha = 0.709

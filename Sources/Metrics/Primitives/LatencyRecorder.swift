@@ -34,10 +34,10 @@ public struct LatencyRecorder: Sendable {
     }
 
     @inline(__always)
-    public mutating func record(ms: Int64) {
+    public mutating func record(ms: Int64, count: Int64 = 1) {
         let v = UInt64(clamping: ms)
-        _ = current.record(Swift.min(Swift.max(v, 0), Self.highestTrackableMs))
-        totalCount &+= 1
+        _ = current.record(Swift.min(v, Self.highestTrackableMs), count: UInt64(clamping: count))
+        totalCount &+= count
     }
 
     public func summary() -> LatencySummary {

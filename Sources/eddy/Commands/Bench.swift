@@ -3,7 +3,9 @@ import Foundation
 import Pipeline
 
 /// Every stage's benchmark, in data-path order. A stage adds its case here.
-let registeredBenchmarks: [any BenchmarkCase] = []
+let registeredBenchmarks: [any BenchmarkCase] = [
+    AggregatesBench(),
+]
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

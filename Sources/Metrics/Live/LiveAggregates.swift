@@ -79,29 +79,56 @@ public final class LiveAggregates {
         var runLatency: Int64 = -1
         var runCount: Int64 = 0
         var dropped: Int64 = 0
-        for i in 0..<events.count {
-            let e = events[i]
-            let index = Int(e.site)
-            guard index < maxSites else { dropped &+= 1; continue }
-            let site: UnsafeMutablePointer<SiteState>
-            if index < siteTableCapacity, let s = siteTable[index] {
-                site = s
-                if !s.pointee.hasName && e.siteName.length > 0 { nameSite(s, e.siteName.bytes(in: names)) }
-            } else {
-                site = addSite(index, e.siteName.bytes(in: names))
+        var chunkStart = 0
+        while chunkStart < events.count {
+            let chunkEnd = min(chunkStart + Self.warmChunk, events.count)
+            warm(events, chunkStart..<chunkEnd)
+            for i in chunkStart..<chunkEnd {
+                let e = events[i]
+                let index = Int(e.site)
+                guard index < maxSites else { dropped &+= 1; continue }
+                let site: UnsafeMutablePointer<SiteState>
+                if index < siteTableCapacity, let s = siteTable[index] {
+                    site = s
+                    if !s.pointee.hasName && e.siteName.length > 0 { nameSite(s, e.siteName.bytes(in: names)) }
+                } else {
+                    site = addSite(index, e.siteName.bytes(in: names))
+                }
+                let lat = now &- e.arrivalMs
+                if lat == runLatency { runCount &+= 1 } else {
+                    if runCount > 0 { latency.pointee.record(ms: runLatency, count: runCount) }
+                    runLatency = lat; runCount = 1
+                }
+                Self.applyOne(e, at: e.arrivalMs < now ? e.arrivalMs : now, site: site, sessions: sessions, names: names)
             }
-            let lat = now &- e.arrivalMs
-            if lat == runLatency { runCount &+= 1 } else {
-                if runCount > 0 { latency.pointee.record(ms: runLatency, count: runCount) }
-                runLatency = lat; runCount = 1
-            }
-            Self.applyOne(e, at: e.arrivalMs < now ? e.arrivalMs : now, site: site, sessions: sessions, names: names)
+            chunkStart = chunkEnd
         }
         if runCount > 0 { latency.pointee.record(ms: runLatency, count: runCount) }
         droppedEvents &+= dropped
         eventsApplied &+= Int64(events.count) &- dropped
         batchesApplied &+= 1
         sessions.pointee.sweep(budget: max(256, events.count * 2))
+    }
+
+    /// Events whose memory is touched ahead of applying them.
+    static let warmChunk = 32
+    private var warmSink: UInt64 = 0
+
+    /// The per-event cost is cache misses (a session slot, two sketch registers, a top-K slot in
+    /// megabytes of state). Touching them for a chunk of events first issues those loads
+    /// independently, so they overlap instead of stalling one after another.
+    @inline(__always)
+    private func warm(_ events: UnsafeBufferPointer<LiveEvent>, _ range: Range<Int>) {
+        var sink: UInt64 = 0
+        for i in range {
+            let e = events[i]
+            let index = Int(e.site)
+            guard index < siteTableCapacity, let s = siteTable[index], !e.isBot else { continue }
+            if e.visitor != 0 { sink &+= UInt64(s.pointee.warmVisitor(e.visitor)) }
+            if e.session != 0 { sink &+= sessions.pointee.warm(e.session) }
+            if e.page != 0 && e.type == LiveEventType.pageview.rawValue { sink &+= UInt64(bitPattern: Int64(s.pointee.pages.warm(e.page))) }
+        }
+        warmSink &+= sink
     }
 
     public func apply(_ batch: LiveEventBatch) {

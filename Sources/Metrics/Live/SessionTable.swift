@@ -90,6 +90,10 @@ struct SessionTable: ~Copyable {
         }
     }
 
+    /// Reads the slot where `key` would start probing, so a later `touch` finds it in cache.
+    @inline(__always)
+    func warm(_ rawKey: UInt64) -> UInt64 { slots[home(rawKey == 0 ? 1 : rawKey)].key }
+
     /// Records one human event of `site` in session `rawKey` arriving at `atMs`.
     @inline(__always)
     mutating func touch(_ rawKey: UInt64, site: UInt32, atMs: Int64, pageview: Bool) {

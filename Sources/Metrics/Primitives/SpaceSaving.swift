@@ -66,6 +66,10 @@ public struct SpaceSaving: ~Copyable {
         }
     }
 
+    /// Reads `key`'s index slot so a later `add` finds it in cache.
+    @inline(__always)
+    public func warm(_ key: UInt64) -> Int32 { table[home(key)] }
+
     /// Counts `key` `weight` times. `name` is read only if the key takes a counter.
     @inline(__always)
     public mutating func add(_ key: UInt64, weight: Int64 = 1, name: UnsafeRawBufferPointer) {

@@ -181,16 +181,21 @@ public enum PrometheusText {
         mutating func family(_ name: String, _ kind: Kind, _ help: String, _ samples: [([(String, String)], Value)]) {
             guard !samples.isEmpty else { return }
             out += "# HELP \(name) \(escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n"
+            // A scrape with a repeated series is rejected whole; two entries can share a label set
+            // (e.g. two sites with one id, or page names equal after truncation): keep the first.
+            var seen = Set<String>()
             for (labels, value) in samples {
-                out += name
+                var series = name
                 if !labels.isEmpty {
-                    out += "{"
+                    series += "{"
                     for (i, (k, v)) in labels.enumerated() {
-                        if i > 0 { out += "," }
-                        out += "\(k)=\"\(escapeLabel(v))\""
+                        if i > 0 { series += "," }
+                        series += "\(k)=\"\(escapeLabel(v))\""
                     }
-                    out += "}"
+                    series += "}"
                 }
+                guard seen.insert(series).inserted else { continue }
+                out += series
                 out += " \(value.text)\n"
             }
         }

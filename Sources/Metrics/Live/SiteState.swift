@@ -94,7 +94,7 @@ struct RawHLL: ~Copyable {
     func addMixed(_ h: UInt64) -> Bool { HyperLogLog.add(h, precision: precision, registers: registers) }
     func reset() { registers.update(repeating: 0, count: count) }
     func merge(into other: UnsafeMutablePointer<UInt8>) {
-        for i in 0..<count where registers[i] > other[i] { other[i] = registers[i] }
+        for i in 0..<count { other[i] = max(other[i], registers[i]) }
     }
     func estimate() -> Int64 {
         Int64(HyperLogLog.estimate(registers: UnsafeBufferPointer(start: registers, count: count)).rounded())
@@ -249,7 +249,7 @@ struct SiteState: ~Copyable {
         for i in 0..<activeMinutes where activeRingMinute[i] >= oldest && activeRingMinute[i] <= nowMinute {
             let src = activeRing + (i << activePrecision)
             let dst = activeScratch.registers
-            for r in 0..<(1 << activePrecision) where src[r] > dst[r] { dst[r] = src[r] }
+            for r in 0..<(1 << activePrecision) { dst[r] = max(dst[r], src[r]) }  // vectorises
         }
         activeEstimate = activeScratch.estimate()
         activeEstimateMinute = nowMinute

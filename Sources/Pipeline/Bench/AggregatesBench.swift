@@ -30,9 +30,13 @@ public struct AggregatesBench: BenchmarkCase {
 
         var eddyRates: [Double] = []
         var naiveRates: [Double] = []
+        var snapshotMs: [Double] = []
+        var renderMs: [Double] = []
         for r in 1...rounds {
-            let e = w.runLive()
+            let (e, snap, render) = w.runLive()
             eddyRates.append(e)
+            snapshotMs.append(snap)
+            renderMs.append(render)
             let b = w.runNaive()
             naiveRates.append(b)
             progress("aggregates: round \(r)/\(rounds): LiveAggregates \(Int(e)) ev/s, naive \(Int(b)) ev/s")
@@ -42,6 +46,11 @@ public struct AggregatesBench: BenchmarkCase {
                                    anchorName: "naive exact (Dictionary/Set of String per site)", anchorValue: naive,
                                    goal: "≥ 2M events/s and ≥ 5× anchor",
                                    note: "thread CPU time; median of \(rounds) rounds of \(n) events, 320 sites; rounds eddy \(eddyRates.map { Int($0) }) naive \(naiveRates.map { Int($0) })"))
+        figures.append(BenchFigure(name: "live snapshot of 320 sites (all changed since the last)", value: Self.median(snapshotMs),
+                                   unit: "ms", higherIsBetter: false,
+                                   note: "taken on the owner's thread, so it pauses apply; median of \(rounds)"))
+        figures.append(BenchFigure(name: "PrometheusText.render, 320 sites", value: Self.median(renderMs), unit: "ms",
+                                   higherIsBetter: false, note: "off the owner's thread (reader side); median of \(rounds)"))
         return figures
     }
 
@@ -83,7 +92,7 @@ public final class Workload: @unchecked Sendable {
     let naive: [NaiveEvent]
     let startMs: Int64 = 1_795_651_200_000 + 10 * 3_600_000
     let spanMs: Int64 = 600_000
-    let clock: ManualClock
+    public let clock: ManualClock
     static let batchSize = 512
 
     public init(events n: Int, sites: Int, seed: UInt64, sessions: Int? = nil) {
@@ -150,7 +159,7 @@ public final class Workload: @unchecked Sendable {
     }
 
     /// Applies every event in batches, the clock just ahead of each batch (as a live consumer sees it).
-    func applyAll(to live: LiveAggregates) {
+    public func applyAll(to live: LiveAggregates) {
         events.withUnsafeBufferPointer { all in
             names.withUnsafeBytes { nameBytes in
                 var i = 0
@@ -164,15 +173,21 @@ public final class Workload: @unchecked Sendable {
         }
     }
 
-    /// Events/s of LiveAggregates over the whole workload, plus one snapshot as a consumer would take.
-    public func runLive() -> Double {
+    /// Events/s of LiveAggregates over the whole workload (a fresh instance: sites, sketches and
+    /// the session table are allocated inside the timed part), then the time of one snapshot with
+    /// every site changed, and of rendering it for /metrics.
+    public func runLive() -> (eventsPerSec: Double, snapshotMs: Double, renderMs: Double) {
         let live = LiveAggregates(clock: clock)
         let t0 = AggregatesBench.threadCPUSeconds()
         applyAll(to: live)
         let t1 = AggregatesBench.threadCPUSeconds()
-        let stats = live.snapshot()
-        precondition(stats.reduce(0) { $0 + $1.eventsTotal } == Int64(events.count))
-        return Double(events.count) / (t1 - t0)
+        var node = NodeSnapshot()
+        live.fill(&node)
+        let t2 = AggregatesBench.threadCPUSeconds()
+        let text = PrometheusText.render(node)
+        let t3 = AggregatesBench.threadCPUSeconds()
+        precondition(node.sites.reduce(0) { $0 + $1.eventsTotal } == Int64(events.count) && !text.isEmpty)
+        return (Double(events.count) / (t1 - t0), (t2 - t1) * 1000, (t3 - t2) * 1000)
     }
 
     func runNaive() -> Double {

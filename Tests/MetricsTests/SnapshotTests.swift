@@ -66,12 +66,37 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(NodeSnapshot.self, from: data), snapshot)
     }
 
+    func testSnapshotJSONDecodesToTheSameSnapshotAsFoundationsEncoding() throws {
+        var snapshot = richSnapshot()
+        snapshot.sites[0].siteId = "tab\there \u{1}ctl \"q\" back\\slash 서울 🚀"
+        snapshot.consumers[1].checkpoint = "49590338271490256608559692538361571095921575989136588898"
+        snapshot.collector.bytesPerSec = 1e-7
+        snapshot.collector.rejectsPerSec = -2.5e300
+        let fast = Data(SnapshotJSON.encode(snapshot))
+        XCTAssertEqual(try JSONDecoder().decode(NodeSnapshot.self, from: fast), snapshot)
+        let foundation = try SnapshotPublisher.encoder.encode(snapshot)
+        XCTAssertEqual(try JSONDecoder().decode(NodeSnapshot.self, from: fast),
+                       try JSONDecoder().decode(NodeSnapshot.self, from: foundation))
+        let oneSite = Data(SnapshotJSON.encode(snapshot.sites[0]))
+        XCTAssertEqual(try JSONDecoder().decode(SiteStats.self, from: oneSite), snapshot.sites[0])
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: fast) as? [String: Any], "well-formed JSON")
+    }
+
+    func testSnapshotJSONWritesNonFiniteNumbersAsZero() throws {
+        var s = NodeSnapshot()
+        s.process.cpuPercent = .nan
+        s.collector.eventsPerSec = -.infinity
+        let decoded = try JSONDecoder().decode(NodeSnapshot.self, from: Data(SnapshotJSON.encode(s)))
+        XCTAssertEqual(decoded.process.cpuPercent, 0)
+        XCTAssertEqual(decoded.collector.eventsPerSec, 0)
+    }
+
     func testPublisherHandsReadersTheLatestVersion() throws {
         let publisher = SnapshotPublisher()
         XCTAssertEqual(publisher.latestVersioned().version, 0)
         var s = NodeSnapshot(takenAtMs: 1)
         publisher.publish(s)
-        let json1 = try publisher.latestJSON()
+        let json1 = publisher.latestJSON()
         XCTAssertEqual(try JSONDecoder().decode(NodeSnapshot.self, from: json1).takenAtMs, 1)
         s.takenAtMs = 2
         publisher.publish(s)

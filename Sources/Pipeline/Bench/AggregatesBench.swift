@@ -32,11 +32,17 @@ public struct AggregatesBench: BenchmarkCase {
         var naiveRates: [Double] = []
         var snapshotMs: [Double] = []
         var renderMs: [Double] = []
+        var jsonMs: [Double] = []
+        var foundationMs: [Double] = []
+        var jsonBytes = 0
         for r in 1...rounds {
-            let (e, snap, render) = w.runLive()
+            let (e, snap, render, json, foundation, bytes) = w.runLive()
+            foundationMs.append(foundation)
             eddyRates.append(e)
             snapshotMs.append(snap)
             renderMs.append(render)
+            jsonMs.append(json)
+            jsonBytes = bytes
             let b = w.runNaive()
             naiveRates.append(b)
             progress("aggregates: round \(r)/\(rounds): LiveAggregates \(Int(e)) ev/s, naive \(Int(b)) ev/s")
@@ -51,6 +57,10 @@ public struct AggregatesBench: BenchmarkCase {
                                    note: "taken on the owner's thread, so it pauses apply; median of \(rounds)"))
         figures.append(BenchFigure(name: "PrometheusText.render, 320 sites", value: Self.median(renderMs), unit: "ms",
                                    higherIsBetter: false, note: "off the owner's thread (reader side); median of \(rounds)"))
+        figures.append(BenchFigure(name: "/v1/stats JSON encode, 320 sites (SnapshotJSON)", value: Self.median(jsonMs), unit: "ms",
+                                   anchorName: "Foundation JSONEncoder, same snapshot", anchorValue: Self.median(foundationMs),
+                                   higherIsBetter: false,
+                                   note: "\(jsonBytes / 1024) KiB, mostly the per-second and per-minute histories; once per published version"))
         return figures
     }
 
@@ -176,7 +186,8 @@ public final class Workload: @unchecked Sendable {
     /// Events/s of LiveAggregates over the whole workload (a fresh instance: sites, sketches and
     /// the session table are allocated inside the timed part), then the time of one snapshot with
     /// every site changed, and of rendering it for /metrics.
-    public func runLive() -> (eventsPerSec: Double, snapshotMs: Double, renderMs: Double) {
+    public func runLive() -> (eventsPerSec: Double, snapshotMs: Double, renderMs: Double, jsonMs: Double, foundationJSONMs: Double,
+                              jsonBytes: Int) {
         let live = LiveAggregates(clock: clock)
         let t0 = AggregatesBench.threadCPUSeconds()
         applyAll(to: live)
@@ -186,8 +197,13 @@ public final class Workload: @unchecked Sendable {
         let t2 = AggregatesBench.threadCPUSeconds()
         let text = PrometheusText.render(node)
         let t3 = AggregatesBench.threadCPUSeconds()
-        precondition(node.sites.reduce(0) { $0 + $1.eventsTotal } == Int64(events.count) && !text.isEmpty)
-        return (Double(events.count) / (t1 - t0), (t2 - t1) * 1000, (t3 - t2) * 1000)
+        let json = SnapshotJSON.encode(node)
+        let t4 = AggregatesBench.threadCPUSeconds()
+        let foundation = (try? SnapshotPublisher.encoder.encode(node)) ?? Data()
+        let t5 = AggregatesBench.threadCPUSeconds()
+        precondition(node.sites.reduce(0) { $0 + $1.eventsTotal } == Int64(events.count) && !text.isEmpty
+                     && !json.isEmpty && !foundation.isEmpty)
+        return (Double(events.count) / (t1 - t0), (t2 - t1) * 1000, (t3 - t2) * 1000, (t4 - t3) * 1000, (t5 - t4) * 1000, json.count)
     }
 
     func runNaive() -> Double {

@@ -137,6 +137,15 @@ final class WindowedCounterTests: XCTestCase {
         XCTAssertEqual(w.total, 6)
     }
 
+    func testRateReadAtALaterTimeSeesTheQuietSeconds() {
+        var w = WindowedCounter.perSecond(minutes: 1)
+        let t0: Int64 = 1_700_000_000_000
+        for s in 0..<10 { w.add(100, atMs: t0 + Int64(s) * 1000) }
+        XCTAssertEqual(w.rate(overLast: 5, nowMs: t0 + 10_000), 100)
+        XCTAssertEqual(w.rate(overLast: 5, nowMs: t0 + 12_000), 60, "two of the five seconds were quiet")
+        XCTAssertEqual(w.rate(overLast: 5, nowMs: t0 + 60_000), 0)
+    }
+
     func testGapLongerThanTheWindowClearsEverything() {
         var w = WindowedCounter.perSecond()
         let t0: Int64 = 1_700_000_000_000

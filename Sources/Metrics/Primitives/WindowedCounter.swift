@@ -80,6 +80,13 @@ public struct WindowedCounter: Sendable, Equatable {
         return Double(sumOfComplete(last: k)) / (Double(k) * Double(bucketMs) / 1000)
     }
 
+    /// Per-second rate over the last `n` complete buckets before `nowMs`'s bucket. For node-level
+    /// figures (shard write rate, collector requests/s): `add` as things happen, read with this.
+    public mutating func rate(overLast n: Int, nowMs: Int64) -> Double {
+        advance(toMs: nowMs)
+        return rate(overLast: n)
+    }
+
     /// The `buckets` complete buckets before `nowMs`'s bucket, oldest first. Advances to `nowMs`.
     public mutating func history(nowMs: Int64) -> [Double] {
         advance(toMs: nowMs)

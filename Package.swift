@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System-library shims. `make setup` installs the Debian -dev packages they need.
@@ -27,7 +28,9 @@ let package = Package(
         .target(name: "CEddy", path: "Sources/CEddy",
                 cSettings: [.unsafeFlags(["-O3"])]),
 
-        .target(name: "Metrics", path: "Sources/Metrics"),
+        .target(name: "Metrics", dependencies: [
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], path: "Sources/Metrics"),
         .target(name: "Pipeline", dependencies: ["Metrics", "CEddy", "CSQLite", "CZstd", "CZlib"], path: "Sources/Pipeline"),
         .target(name: "TUI", dependencies: ["Metrics", "CNcurses"], path: "Sources/TUI"),
         .executableTarget(name: "eddy", dependencies: [

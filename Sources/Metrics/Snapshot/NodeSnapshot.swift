@@ -17,14 +17,18 @@ public struct NodeSnapshot: Sendable, Codable, Equatable {
     public var clickToDashboard: LatencySummary
     /// Per-site figures, ordered by events/s descending.
     public var sites: [SiteStats]
+    /// Bookkeeping of the live aggregates themselves (sessions held, evicted, memory).
+    public var live: LiveAggregatesStats?
 
     public init(takenAtMs: Int64 = 0, node: NodeInfo = NodeInfo(), collector: CollectorStats = CollectorStats(),
                 shards: [ShardStats] = [], consumers: [ConsumerStats] = [], deliveries: [DeliveryStats] = [],
                 warehouse: WarehouseStats? = nil, process: ProcessStats = ProcessStats(),
-                clickToDashboard: LatencySummary = LatencySummary(), sites: [SiteStats] = []) {
+                clickToDashboard: LatencySummary = LatencySummary(), sites: [SiteStats] = [],
+                live: LiveAggregatesStats? = nil) {
         self.takenAtMs = takenAtMs; self.node = node; self.collector = collector; self.shards = shards
         self.consumers = consumers; self.deliveries = deliveries; self.warehouse = warehouse
         self.process = process; self.clickToDashboard = clickToDashboard; self.sites = sites
+        self.live = live
     }
 }
 
@@ -225,5 +229,27 @@ public struct SiteStats: Sendable, Codable, Equatable {
         self.referrers = referrers; self.channels = channels; self.countries = countries; self.devices = devices
         self.browsers = browsers; self.botShare = botShare; self.addToCarts = addToCarts
         self.purchases = purchases; self.revenue = revenue
+    }
+}
+
+/// The live aggregates' own bookkeeping: what they hold and what they had to let go.
+public struct LiveAggregatesStats: Sendable, Codable, Equatable {
+    public var sites: Int64
+    public var eventsApplied: Int64
+    /// Events refused (site index out of range).
+    public var eventsDropped: Int64
+    public var sessionsOpen: Int64
+    /// Open sessions closed early because the session table was full.
+    public var sessionsEvicted: Int64
+    /// Sessions closed after the inactivity timeout.
+    public var sessionsExpired: Int64
+    public var sessionCapacity: Int64
+    /// Bytes held by sketches, windows and the session table (accounting, not RSS).
+    public var memoryBytes: Int64
+    public init(sites: Int64 = 0, eventsApplied: Int64 = 0, eventsDropped: Int64 = 0, sessionsOpen: Int64 = 0,
+                sessionsEvicted: Int64 = 0, sessionsExpired: Int64 = 0, sessionCapacity: Int64 = 0, memoryBytes: Int64 = 0) {
+        self.sites = sites; self.eventsApplied = eventsApplied; self.eventsDropped = eventsDropped
+        self.sessionsOpen = sessionsOpen; self.sessionsEvicted = sessionsEvicted; self.sessionsExpired = sessionsExpired
+        self.sessionCapacity = sessionCapacity; self.memoryBytes = memoryBytes
     }
 }

@@ -7,6 +7,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     ParseBench(),
     SimulatorBench(),
     StreamBench(),
+    AggregatesBench(),
 ]
 
 struct Bench: AsyncParsableCommand {

@@ -1,0 +1,53 @@
+import Foundation
+
+/// CPU, resident memory and open files of this process, from /proc (Linux). Elsewhere the
+/// figures stay zero. `sample()` is cheap enough to call with every snapshot.
+public struct ProcessSampler: Sendable {
+    private var lastCPUTicks: Int64 = -1
+    private var lastWallMs: Int64 = 0
+    private let startedAtMs: Int64
+    private let clock: any MetricsClock
+
+    public init(clock: any MetricsClock = SystemClock()) {
+        self.clock = clock
+        startedAtMs = clock.nowMs()
+    }
+
+    public mutating func sample() -> ProcessStats {
+        let now = clock.nowMs()
+        var stats = ProcessStats(rssBytes: Self.residentBytes(), openFiles: Self.openFiles(), uptimeMs: now - startedAtMs)
+        if let ticks = Self.cpuTicks() {
+            if lastCPUTicks >= 0, now > lastWallMs {
+                let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+                let cpuMs = Double(ticks - lastCPUTicks) / hz * 1000
+                stats.cpuPercent = cpuMs / Double(now - lastWallMs) * 100
+            }
+            lastCPUTicks = ticks
+            lastWallMs = now
+        }
+        return stats
+    }
+
+    /// Resident set size from /proc/self/statm (pages × page size); 0 where unavailable.
+    public static func residentBytes() -> Int64 {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
+        return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    public static func openFiles() -> Int64 {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return 0 }
+        return Int64(entries.count)
+    }
+
+    /// utime + stime in clock ticks, from /proc/self/stat (fields 14 and 15, after the "(comm)").
+    static func cpuTicks() -> Int64? {
+        guard let text = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let rest = text[text.index(after: close)...].split(separator: " ")
+        // rest[0] is field 3 (state); utime is field 14 → rest[11], stime field 15 → rest[12].
+        guard rest.count > 12, let u = Int64(rest[11]), let s = Int64(rest[12]) else { return nil }
+        return u + s
+    }
+}

@@ -102,7 +102,7 @@ public final class Workload: @unchecked Sendable {
     let naive: [NaiveEvent]
     let startMs: Int64 = 1_795_651_200_000 + 10 * 3_600_000
     let spanMs: Int64 = 600_000
-    public let clock: ManualClock
+    public let clock: Metrics.ManualClock
     static let batchSize = 512
 
     public init(events n: Int, sites: Int, seed: UInt64, sessions: Int? = nil) {
@@ -165,7 +165,7 @@ public final class Workload: @unchecked Sendable {
         events = evs
         names = arena
         naive = nv
-        clock = ManualClock(startMs)
+        clock = Metrics.ManualClock(startMs)
     }
 
     /// Applies every event in batches, the clock just ahead of each batch (as a live consumer sees it).

@@ -1,9 +1,9 @@
 /// What visitors look like: devices and their user agents, where they come from, what bots do.
 
-public enum DeviceClass: Int, Sendable, CaseIterable { case desktop, mobile, tablet, bot }
+enum SimDevice: Int, Sendable, CaseIterable { case desktop, mobile, tablet, bot }
 
 struct UserAgent {
-    let device: DeviceClass
+    let device: SimDevice
     let ua: [UInt8]
     let screens: [[UInt8]]
     let weight: Double

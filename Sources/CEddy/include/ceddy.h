@@ -10,4 +10,7 @@ uint32_t eddy_crc32c(uint32_t crc, const void *data, size_t len);
 /// MD5 of `len` bytes into `out[16]` (the Kinesis hash of a partition key).
 void eddy_md5(const void *data, size_t len, uint8_t out[16]);
 
+/// memmem (a GNU extension Swift's Glibc module does not always expose).
+const void *eddy_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len);
+
 #endif

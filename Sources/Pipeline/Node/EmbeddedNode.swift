@@ -1,0 +1,262 @@
+import Foundation
+import Metrics
+
+/// The composition root of a node: opens the stream in a data directory and runs the stages that
+/// read it, each on its own thread, plus the snapshot every reader sees.
+///
+/// ```
+/// simulator feeder ──▶ stream (shards, group commit) ──▶ consumer "live" ──▶ LiveAggregates
+///                                                   └──▶ (delivery, warehouse: other stages)
+/// snapshot loop: stream stats + live figures + process ──▶ SnapshotPublisher ──▶ TUI · /v1/stats
+/// ```
+///
+/// Threads, not tasks: each loop blocks on I/O (append waits for fsync, polls read files), and
+/// keeping them off the cooperative pool keeps the dashboard's async work responsive.
+public final class EmbeddedNode: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var dataDirectory: String = "./eddy-data"
+        public var streamName: String = "clickstream"
+        public var shards: Int = 4
+        /// Simulated events per second fed into the node (0 = no simulator).
+        public var simulatorRate: Int = 20_000
+        public var sites: Int = 320
+        public var seed: UInt64 = 1
+        public var fsync: FsyncPolicy = .default
+        /// How often the snapshot is rebuilt and published.
+        public var snapshotIntervalMs: Int = 250
+        public var mode: String = "embedded"
+        /// On-demand shard scaling (nil = fixed shard count).
+        public var autoScale: AutoScaleConfig? = nil
+        /// Where the node's own log lines go (the dashboard owns the terminal in `eddy demo`).
+        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("eddy: " + $0 + "\n").utf8)) }
+        public init() {}
+    }
+
+    public let options: Options
+    public let stream: ShardedStream
+    public let publisher = SnapshotPublisher()
+    let startedAtMs: Int64
+    let lock = NSLock()
+    var running = false
+    var threads: [Thread] = []
+    let done = DispatchGroup()
+    /// Counters written by the feeder, read by the snapshot loop.
+    let ingest = IngestCounters()
+    /// Other stages contribute to the snapshot through these (delivery, warehouse, collector).
+    var contributors: [@Sendable (inout NodeSnapshot) -> Void] = []
+    public private(set) var lastError: String?
+
+    public init(options: Options) throws {
+        self.options = options
+        var config = StreamConfig(name: options.streamName, shardCount: options.shards, fsync: options.fsync,
+                                  autoScale: options.autoScale, log: options.log)
+        if let p = config.problems().first { throw StreamError(.invalidArgument, p) }
+        stream = try ShardedStream(dataDirectory: options.dataDirectory, config: config)
+        startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        publisher.publish(NodeSnapshot(takenAtMs: startedAtMs, node: nodeInfo()))
+    }
+
+    /// Adds a stage's figures to every snapshot (called on the snapshot thread).
+    public func addSnapshotContributor(_ body: @escaping @Sendable (inout NodeSnapshot) -> Void) {
+        lock.lock(); contributors.append(body); lock.unlock()
+    }
+
+    public var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
+
+    public func start() throws {
+        lock.lock()
+        guard !running else { lock.unlock(); return }
+        running = true
+        lock.unlock()
+        let live = try stream.consumer("live", initialPosition: .latest)
+        spawn("eddy-live") { [self] in liveLoop(live) }
+        spawn("eddy-stream-maint") { [self] in maintenanceLoop() }
+        if options.simulatorRate > 0 { spawn("eddy-simulator") { [self] in feederLoop() } }
+    }
+
+    /// Stops every loop, waits for them, and closes the stream (durable state is already on disk).
+    public func stop() {
+        lock.lock()
+        let wasRunning = running
+        running = false
+        lock.unlock()
+        guard wasRunning else { return }
+        done.wait()
+        stream.close()
+    }
+
+    func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        done.enter()
+        let t = Thread { [done] in body(); done.leave() }
+        t.name = name
+        t.start()
+        threads.append(t)
+    }
+
+    func noteError(_ where_: String, _ error: Error) {
+        let text = "\(where_): \(error)"
+        lock.lock()
+        let repeated = lastError == text
+        lastError = text
+        lock.unlock()
+        if !repeated { options.log(text) }
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Simulator feeder (stands in for the collector in `eddy demo`)
+
+    func feederLoop() {
+        var sim = Simulator(SimulatorConfig(sites: options.sites, seed: options.seed, rate: Double(options.simulatorRate),
+                                            startMs: Self.nowMs()))
+        let parser = EventParser()
+        let tickMs = 50
+        var buf: [UInt8] = []
+        var events: [ParsedEvent] = []
+        var errors: [RecordError] = []
+        var owed = 0.0
+        var next = Date()
+        while isRunning {
+            owed += Double(options.simulatorRate) * Double(tickMs) / 1000
+            let n = Int(owed)
+            owed -= Double(n)
+            if n > 0 {
+                buf.removeAll(keepingCapacity: true)
+                sim.setClock(ms: Self.nowMs())
+                sim.generate(count: n, into: &buf)
+                events.removeAll(keepingCapacity: true)
+                errors.removeAll(keepingCapacity: true)
+                var batch = RecordBatch(reservingRecords: n, bytes: buf.count + n * 24)
+                buf.withUnsafeBytes { raw in
+                    _ = parser.parseRecords(raw, nowMs: Self.nowMs(), events: &events, errors: &errors)
+                    for e in events {
+                        let rec = UnsafeRawBufferPointer(rebasing: raw[Int(e.recordStart)..<Int(e.recordStart + e.recordCount)])
+                        let k = e.defaultPartitionKey
+                        batch.append(data: rec, partitionKey: UnsafeRawBufferPointer(rebasing: raw[Int(k.start)..<Int(k.start + k.count)]))
+                    }
+                }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                do {
+                    let results = try stream.appendBlocking(batch)
+                    let ackMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                    ingest.record(results: results, bytes: buf.count, rejected: errors, ackMs: ackMs)
+                } catch {
+                    noteError("append", error)
+                    ingest.recordFailure(count: batch.count)
+                }
+            }
+            next += Double(tickMs) / 1000
+            let wait = next.timeIntervalSinceNow
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) } else if wait < -1 { next = Date() }
+        }
+    }
+
+    // MARK: Live aggregates + snapshots
+
+    func liveLoop(_ consumer: StreamConsumer) {
+        let feeder = LiveFeeder()
+        var sampler = ProcessSampler()
+        var lastSnapshot = 0 as Int64
+        var lastCheckpoint = Self.nowMs()
+        while isRunning {
+            var got = 0
+            do {
+                let batches = try consumer.poll(maxRecordsPerShard: 5_000, maxBytesPerShard: 4 << 20)
+                for b in batches { feeder.apply(b); got += b.count }
+            } catch {
+                noteError("live consumer", error)
+            }
+            let now = Self.nowMs()
+            if now - lastCheckpoint > 5_000 {
+                do { try consumer.checkpointAll() } catch { noteError("live checkpoint", error) }
+                lastCheckpoint = now
+            }
+            if now - lastSnapshot >= Int64(options.snapshotIntervalMs) {
+                publishSnapshot(feeder: feeder, sampler: &sampler, nowMs: now)
+                lastSnapshot = now
+            }
+            if got == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        do { try consumer.checkpointAll() } catch { noteError("live checkpoint", error) }
+    }
+
+    func nodeInfo() -> NodeInfo {
+        NodeInfo(nodeId: ProcessInfo.processInfo.hostName, version: "eddy", startedAtMs: startedAtMs,
+                 streamName: options.streamName, mode: options.mode, ready: true)
+    }
+
+    func publishSnapshot(feeder: LiveFeeder, sampler: inout ProcessSampler, nowMs: Int64) {
+        var node = NodeSnapshot(takenAtMs: nowMs, node: nodeInfo())
+        node.collector = ingest.stats(nowMs: nowMs)
+        node.shards = stream.shardStats()
+        node.consumers = stream.consumerStats()
+        node.process = sampler.sample()
+        feeder.aggregates.fill(&node, nowMs: nowMs)
+        lock.lock(); let extra = contributors; lock.unlock()
+        for c in extra { c(&node) }
+        publisher.publish(node)
+    }
+
+    // MARK: Stream maintenance: rates and auto-scaling every second, retention every minute
+
+    func maintenanceLoop() {
+        var ticks = 0
+        while isRunning {
+            Thread.sleep(forTimeInterval: 1)
+            do { _ = try stream.tick() } catch { noteError("stream tick", error) }
+            ticks += 1
+            if ticks % 60 == 0 {
+                do { _ = try stream.enforceRetention() } catch { noteError("retention", error) }
+            }
+        }
+    }
+}
+
+/// Ingest counters shared between the feeding thread(s) and the snapshot loop.
+final class IngestCounters: @unchecked Sendable {
+    let lock = NSLock()
+    var events: Int64 = 0
+    var bytes: Int64 = 0
+    var requests: Int64 = 0
+    var rejects: [String: Int64] = [:]
+    var rejectsTotal: Int64 = 0
+    var eventsWindow = WindowedCounter.perSecond(minutes: 1)
+    var bytesWindow = WindowedCounter.perSecond(minutes: 1)
+    var requestsWindow = WindowedCounter.perSecond(minutes: 1)
+    var rejectsWindow = WindowedCounter.perSecond(minutes: 1)
+    var ack = LatencyRecorder()
+
+    func record(results: [AppendResult], bytes b: Int, rejected: [RecordError], ackMs: Double) {
+        let now = EmbeddedNode.nowMs()
+        var ok = 0
+        var failed: [String: Int64] = [:]
+        for r in results { if r.succeeded { ok += 1 } else { failed[r.error.map { "\($0)" } ?? "failed", default: 0] += 1 } }
+        lock.lock()
+        events += Int64(ok); bytes += Int64(b); requests += 1
+        eventsWindow.add(Int64(ok), atMs: now)
+        bytesWindow.add(Int64(b), atMs: now)
+        requestsWindow.add(1, atMs: now)
+        for e in rejected { rejects[e.code.rawValue, default: 0] += 1 }
+        for (k, v) in failed { rejects[k, default: 0] += v }
+        let nRejects = Int64(rejected.count) + failed.values.reduce(0, +)
+        rejectsTotal += nRejects
+        if nRejects > 0 { rejectsWindow.add(nRejects, atMs: now) }
+        ack.roll(nowMs: now)
+        ack.record(ms: Int64(ackMs.rounded(.up)))
+        lock.unlock()
+    }
+
+    func recordFailure(count: Int) {
+        lock.lock(); rejects["internal_failure", default: 0] += Int64(count); rejectsTotal += Int64(count); lock.unlock()
+    }
+
+    func stats(nowMs: Int64) -> CollectorStats {
+        lock.lock(); defer { lock.unlock() }
+        return CollectorStats(eventsPerSec: eventsWindow.rate(overLast: 5, nowMs: nowMs),
+                              bytesPerSec: bytesWindow.rate(overLast: 5, nowMs: nowMs),
+                              requestsPerSec: requestsWindow.rate(overLast: 5, nowMs: nowMs),
+                              eventsTotal: events, bytesTotal: bytes, rejectsByCode: rejects,
+                              rejectsPerSec: rejectsWindow.rate(overLast: 5, nowMs: nowMs),
+                              ackLatency: ack.summary())
+    }
+}

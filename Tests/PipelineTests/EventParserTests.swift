@@ -255,4 +255,17 @@ final class EventParserTests: XCTestCase {
             }
         }
     }
+
+    /// The examples in docs/EVENTS.md are real: every one parses and validates.
+    func testDocumentedExamplesParse() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/EVENTS.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("{\"") }
+        XCTAssertGreaterThanOrEqual(lines.count, 7)
+        let b = parser.parse(Array(lines.joined(separator: "\n").utf8), nowMs: 1_764_200_000_000)
+        XCTAssertEqual(b.errors, [])
+        XCTAssertEqual(b.events.count, lines.count)
+        XCTAssertEqual(Set(b.events.compactMap { b.string($0.type) }),
+                       ["page_view", "click", "scroll", "search", "add_to_cart", "purchase", "video_play"])
+    }
 }

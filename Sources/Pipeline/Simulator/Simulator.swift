@@ -57,12 +57,27 @@ public struct Simulator: Sendable {
     let humanAlias: AliasTable
     let botAlias: AliasTable
     let sourceAlias: AliasTable
-    let siteIdBytes: [[UInt8]]
-    let originBytes: [[UInt8]]
-    let langBytes: [[UInt8]]
-    let currencyBytes: [[UInt8]]
-    let countryBytes: [[UInt8]]
     let sessionTarget: [Int]
+    /// Every byte fragment an event is built from, and where each one sits.
+    let arena = FragmentArena()
+    /// Unique per copy of the simulator (copy-on-write in `generate`), so copies never share it.
+    var scratchOwner: ScratchOwner
+    var scratch: UnsafeMutablePointer<UInt8> { scratchOwner.pointer }
+    let siteIdRef: [FragmentArena.Ref]
+    let originRef: [FragmentArena.Ref]
+    let langRef: [FragmentArena.Ref]
+    let currencyRef: [FragmentArena.Ref]
+    let countryRef: [FragmentArena.Ref]
+    let humanUARef: [FragmentArena.Ref]
+    let botUARef: [FragmentArena.Ref]
+    /// Screens per agent: `screenRef[agentScreens[agent] + k]`, 5 slots each (humans first, then bots).
+    let screenRef: [FragmentArena.Ref]
+    let referrerRef: [FragmentArena.Ref]
+    let utmRef: [FragmentArena.Ref]
+    let searchTermRef: [FragmentArena.Ref]
+    let commercePageRef: [FragmentArena.Ref]
+    let sectionRef: [FragmentArena.Ref]
+    let typeRef: [FragmentArena.Ref]
 
     public init(_ config: SimulatorConfig = SimulatorConfig()) {
         self.config = config
@@ -76,11 +91,25 @@ public struct Simulator: Sendable {
         humanAlias = AliasTable(weights: TrafficModel.humanAgents.map(\.weight))
         botAlias = AliasTable(weights: TrafficModel.botAgents.map(\.weight))
         sourceAlias = AliasTable(weights: TrafficModel.sources.map(\.weight))
-        siteIdBytes = sites.map { Array($0.id.utf8) }
-        originBytes = sites.map { Array("https://\($0.host)/".utf8) }
-        langBytes = sites.map { Array($0.region.lang.utf8) }
-        currencyBytes = sites.map { Array($0.region.currency.utf8) }
-        countryBytes = sites.map { Array($0.region.country.utf8) }
+        let a = arena
+        siteIdRef = sites.map { a.add($0.id) }
+        originRef = sites.map { a.add("https://\($0.host)/") }
+        langRef = sites.map { a.add($0.region.lang) }
+        currencyRef = sites.map { a.add($0.region.currency) }
+        countryRef = sites.map { a.add($0.region.country) }
+        humanUARef = TrafficModel.humanAgents.map { a.add($0.ua) }
+        botUARef = TrafficModel.botAgents.map { a.add($0.ua) }
+        screenRef = (TrafficModel.humanAgents + TrafficModel.botAgents).flatMap { agent in
+            (0..<5).map { a.add(agent.screens[$0 % agent.screens.count]) }
+        }
+        referrerRef = TrafficModel.sources.map { a.add($0.referrer) }
+        utmRef = TrafficModel.sources.map { a.add($0.utm) }
+        searchTermRef = TrafficModel.searchTerms.map { a.add($0) }
+        commercePageRef = TrafficModel.commercePages.map { a.add($0) }
+        sectionRef = TrafficModel.contentSections.map { a.add($0) }
+        typeRef = SimEventType.names.map { a.add($0) }
+        a.freeze()
+        scratchOwner = ScratchOwner(bytes: Simulator.maxEventBytes)
         let totalPop = sites.reduce(0) { $0 + $1.popularity }
         // Concurrent sessions per site ≈ its event rate × 5 s: a session sees an event every few seconds.
         sessionTarget = sites.map { s in
@@ -117,6 +146,7 @@ public struct Simulator: Sendable {
 
     /// Appends `count` events as NDJSON lines (each ending in "\n") to `out`.
     public mutating func generate(count: Int, into out: inout [UInt8]) {
+        if !isKnownUniquelyReferenced(&scratchOwner) { scratchOwner = ScratchOwner(bytes: Simulator.maxEventBytes) }
         out.reserveCapacity(out.count + count * 520)
         let before = out.count
         for _ in 0..<count {
@@ -278,130 +308,134 @@ public struct Simulator: Sendable {
 
     // MARK: Bytes
 
+    /// No event the simulator writes comes near this (the longest UA, URLs and title stay under 1 KiB).
+    static let maxEventBytes = 4096
+
     mutating func writeEvent(site: Int, ts: Int64, session s: SimSession, type: SimEventType,
                              previous: (SimPage, UInt32)?, value: Int64, into out: inout [UInt8], identified: Bool) {
-        out.appendASCII("{\"event_id\":\"")
-        out.appendUUID(rng.next(), rng.next())
-        out.appendASCII("\",\"site_id\":\"")
-        out.append(contentsOf: siteIdBytes[site])
-        out.appendASCII("\",\"type\":\"")
-        out.append(contentsOf: type.bytes)
-        out.appendASCII("\",\"ts\":")
-        out.appendInt(ts)
+        let base = arena.base
+        var w = ByteCursor(p: scratch)
+        w.put("{\"event_id\":\"")
+        w.putUUID(rng.next(), rng.next())
+        w.put("\",\"site_id\":\"")
+        w.put(siteIdRef[site], base)
+        w.put("\",\"type\":\"")
+        w.put(typeRef[type.index], base)
+        w.put("\",\"ts\":")
+        w.putInt(ts)
         if identified {
-            out.appendASCII(",\"session_id\":\"")
-            out.appendHex(s.id, bytes: 8)
-            out.appendASCII("\",\"anon_id\":\"")
-            out.appendHex(s.visitor, bytes: 8)
-            out.append(0x22)
+            w.put(",\"session_id\":\"")
+            w.putHex(s.id, bytes: 8)
+            w.put("\",\"anon_id\":\"")
+            w.putHex(s.visitor, bytes: 8)
+            w.put(0x22)
             if s.user != 0 {
-                out.appendASCII(",\"user_id\":\"u")
-                out.appendInt(Int64(s.user))
-                out.append(0x22)
+                w.put(",\"user_id\":\"u")
+                w.putInt(Int64(s.user))
+                w.put(0x22)
             }
         }
-        out.appendASCII(",\"url\":\"")
-        writeURL(site: site, page: s.page, id: s.pageId, into: &out)
+        w.put(",\"url\":\"")
+        writeURL(site: site, page: s.page, id: s.pageId, into: &w)
         if s.step == 0, !s.bot {
-            let src = TrafficModel.sources[Int(s.source)]
-            if !src.utm.isEmpty {
-                out.append(s.page == .search ? 0x26 : 0x3F)
-                out.append(contentsOf: src.utm)
+            if utmRef[Int(s.source)].count > 0 {
+                w.put(s.page == .search ? 0x26 : 0x3F)
+                w.put(utmRef[Int(s.source)], base)
             }
-            out.append(0x22)
-            if !src.referrer.isEmpty {
-                out.appendASCII(",\"referrer\":\"")
-                out.append(contentsOf: src.referrer)
-                out.append(0x22)
+            w.put(0x22)
+            if referrerRef[Int(s.source)].count > 0 {
+                w.put(",\"referrer\":\"")
+                w.put(referrerRef[Int(s.source)], base)
+                w.put(0x22)
             }
         } else {
-            out.append(0x22)
+            w.put(0x22)
             if let (page, id) = previous {
-                out.appendASCII(",\"referrer\":\"")
-                writeURL(site: site, page: page, id: id, into: &out)
-                out.append(0x22)
+                w.put(",\"referrer\":\"")
+                writeURL(site: site, page: page, id: id, into: &w)
+                w.put(0x22)
             }
         }
         if type == .pageView {
-            out.appendASCII(",\"title\":\"")
-            writeTitle(site: site, page: s.page, id: s.pageId, into: &out)
-            out.append(0x22)
+            w.put(",\"title\":\"")
+            writeTitle(site: site, page: s.page, id: s.pageId, into: &w)
+            w.put(0x22)
         }
-        let agent = s.bot ? TrafficModel.botAgents[Int(s.agent)] : TrafficModel.humanAgents[Int(s.agent)]
-        out.appendASCII(",\"ua\":\"")
-        out.append(contentsOf: agent.ua)
-        out.appendASCII("\",\"ip\":\"")
-        out.appendInt(Int64(s.ip >> 24)); out.append(0x2E)
-        out.appendInt(Int64((s.ip >> 16) & 0xFF)); out.append(0x2E)
-        out.appendInt(Int64((s.ip >> 8) & 0xFF)); out.append(0x2E)
-        out.appendInt(Int64(s.ip & 0xFF))
-        out.appendASCII("\",\"lang\":\"")
-        out.append(contentsOf: langBytes[site])
-        out.appendASCII("\",\"screen\":\"")
-        out.append(contentsOf: agent.screens[Int(s.screen) % agent.screens.count])
-        out.appendASCII("\",\"country\":\"")
-        out.append(contentsOf: countryBytes[site])
-        out.append(0x22)
+        w.put(",\"ua\":\"")
+        w.put(s.bot ? botUARef[Int(s.agent)] : humanUARef[Int(s.agent)], base)
+        w.put("\",\"ip\":\"")
+        w.putInt(Int64(s.ip >> 24)); w.put(0x2E)
+        w.putInt(Int64((s.ip >> 16) & 0xFF)); w.put(0x2E)
+        w.putInt(Int64((s.ip >> 8) & 0xFF)); w.put(0x2E)
+        w.putInt(Int64(s.ip & 0xFF))
+        w.put("\",\"lang\":\"")
+        w.put(langRef[site], base)
+        w.put("\",\"screen\":\"")
+        w.put(screenRef[(s.bot ? TrafficModel.humanAgents.count + Int(s.agent) : Int(s.agent)) * 5 + Int(s.screen) % 5], base)
+        w.put("\",\"country\":\"")
+        w.put(countryRef[site], base)
+        w.put(0x22)
         switch type {
         case .click, .videoPlay, .wishlist:
-            out.appendASCII(",\"engagement_ms\":")
-            out.appendInt(Int64(500 + rng.below(60_000)))
+            w.put(",\"engagement_ms\":")
+            w.putInt(Int64(500 + rng.below(60_000)))
         case .scroll:
-            out.appendASCII(",\"scroll_pct\":")
-            out.appendInt(Int64(25 * (1 + rng.below(4))))
+            w.put(",\"scroll_pct\":")
+            w.putInt(Int64(25 * (1 + rng.below(4))))
         case .addToCart, .purchase:
-            out.appendASCII(",\"value\":")
-            out.appendCents(value)
-            out.appendASCII(",\"currency\":\"")
-            out.append(contentsOf: currencyBytes[site])
-            out.append(0x22)
+            w.put(",\"value\":")
+            w.putCents(value)
+            w.put(",\"currency\":\"")
+            w.put(currencyRef[site], base)
+            w.put(0x22)
             if type == .purchase {
-                out.appendASCII(",\"props\":{\"order_id\":\"o")
-                out.appendHex(rng.next(), bytes: 6)
-                out.appendASCII("\",\"items\":")
-                out.appendInt(Int64(1 + rng.below(4)))
-                out.append(0x7D)
+                w.put(",\"props\":{\"order_id\":\"o")
+                w.putHex(rng.next(), bytes: 6)
+                w.put("\",\"items\":")
+                w.putInt(Int64(1 + rng.below(4)))
+                w.put(0x7D)
             }
         case .search:
-            out.appendASCII(",\"props\":{\"query\":\"")
-            out.append(contentsOf: TrafficModel.searchTerms[Int(s.pageId) % TrafficModel.searchTerms.count])
-            out.appendASCII("\"}")
+            w.put(",\"props\":{\"query\":\"")
+            w.put(searchTermRef[Int(s.pageId) % searchTermRef.count], base)
+            w.put("\"}")
         case .pageView: break
         }
-        out.appendASCII("}\n")
+        w.put("}\n")
+        out.append(contentsOf: UnsafeBufferPointer(start: scratch, count: w.p - scratch))
         if s.bot { stats.bots += 1 }
     }
 
-    func writeURL(site: Int, page: SimPage, id: UInt32, into out: inout [UInt8]) {
-        out.append(contentsOf: originBytes[site])
+    func writeURL(site: Int, page: SimPage, id: UInt32, into w: inout ByteCursor) {
+        w.put(originRef[site], arena.base)
         switch page {
         case .home: break
         case .category:
-            out.append(contentsOf: sites[site].commerce ? TrafficModel.commercePages[Int(id) % 6] : TrafficModel.contentSections[Int(id) % 6])
-        case .product: out.appendASCII("product/"); out.appendInt(Int64(id))
-        case .article: out.appendASCII("article/"); out.appendInt(Int64(id))
+            w.put(sites[site].commerce ? commercePageRef[Int(id) % 6] : sectionRef[Int(id) % 6], arena.base)
+        case .product: w.put("product/"); w.putInt(Int64(id))
+        case .article: w.put("article/"); w.putInt(Int64(id))
         case .search:
-            out.appendASCII("search?q=")
-            out.append(contentsOf: TrafficModel.searchTerms[Int(id) % TrafficModel.searchTerms.count])
-        case .cart: out.appendASCII("cart")
-        case .checkout: out.appendASCII("checkout")
-        case .complete: out.appendASCII("checkout/complete")
+            w.put("search?q=")
+            w.put(searchTermRef[Int(id) % searchTermRef.count], arena.base)
+        case .cart: w.put("cart")
+        case .checkout: w.put("checkout")
+        case .complete: w.put("checkout/complete")
         }
     }
 
-    func writeTitle(site: Int, page: SimPage, id: UInt32, into out: inout [UInt8]) {
+    func writeTitle(site: Int, page: SimPage, id: UInt32, into w: inout ByteCursor) {
         switch page {
-        case .home: out.appendASCII("Home")
-        case .category: out.appendASCII("Browse")
-        case .product: out.appendASCII("Product "); out.appendInt(Int64(id))
-        case .article: out.appendASCII("Story "); out.appendInt(Int64(id))
-        case .search: out.appendASCII("Search results")
-        case .cart: out.appendASCII("Your cart")
-        case .checkout: out.appendASCII("Checkout")
-        case .complete: out.appendASCII("Thank you")
+        case .home: w.put("Home")
+        case .category: w.put("Browse")
+        case .product: w.put("Product "); w.putInt(Int64(id))
+        case .article: w.put("Story "); w.putInt(Int64(id))
+        case .search: w.put("Search results")
+        case .cart: w.put("Your cart")
+        case .checkout: w.put("Checkout")
+        case .complete: w.put("Thank you")
         }
-        out.appendASCII(" | ")
-        out.append(contentsOf: siteIdBytes[site])
+        w.put(" | ")
+        w.put(siteIdRef[site], arena.base)
     }
 }
 
@@ -409,19 +443,26 @@ enum SimPage: UInt8, Sendable { case home, category, product, article, search, c
 
 enum SimEventType: Sendable {
     case pageView, click, scroll, search, addToCart, purchase, wishlist, videoPlay
-    var bytes: [UInt8] {
+    var index: Int {
         switch self {
-        case .pageView: SimEventType.names[0]
-        case .click: SimEventType.names[1]
-        case .scroll: SimEventType.names[2]
-        case .search: SimEventType.names[3]
-        case .addToCart: SimEventType.names[4]
-        case .purchase: SimEventType.names[5]
-        case .wishlist: SimEventType.names[6]
-        case .videoPlay: SimEventType.names[7]
+        case .pageView: 0
+        case .click: 1
+        case .scroll: 2
+        case .search: 3
+        case .addToCart: 4
+        case .purchase: 5
+        case .wishlist: 6
+        case .videoPlay: 7
         }
     }
     static let names: [[UInt8]] = ["page_view", "click", "scroll", "search", "add_to_cart", "purchase", "wishlist", "video_play"].map { Array($0.utf8) }
+}
+
+/// Owns the simulator's scratch buffer (a struct cannot deinit).
+final class ScratchOwner: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt8>
+    init(bytes: Int) { pointer = .allocate(capacity: bytes) }
+    deinit { pointer.deallocate() }
 }
 
 struct SimSession: Sendable {

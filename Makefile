@@ -11,6 +11,8 @@ test: setup                 ## unit + integration tests (what CI runs)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
 	./scripts/test-cli.sh
+	./Tests/TUITests/e2e-tmux.sh >/dev/null && echo "tui-e2e: 1 passed, 0 failed"
+	./scripts/test-demo-tmux.sh
 
 setup:
 	@./scripts/setup.sh

@@ -20,7 +20,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Simulator seed (same seed, same traffic).") var seed: UInt64 = 1
     @Option(help: "Dashboard refresh interval in milliseconds.") var refresh: Int = 1000
     @Flag(help: "Draw with ASCII only.") var ascii = false
-    @Flag(help: "Let the stream split hot shards and merge cold ones on its own.") var autoscale = false
+    @Flag(inversion: .prefixedNo, help: "Let the stream split hot shards (> 3 MB/s) and merge cold ones on its own.") var autoscale = true
 
     func validate() throws {
         if sites < 1 || sites > 100_000 { throw ValidationError("--sites must be 1…100000") }

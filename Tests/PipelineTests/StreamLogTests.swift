@@ -254,7 +254,10 @@ final class StreamRecoveryAcrossSegmentsTests: XCTestCase {
         }
         var next: [Int: UInt64] = [:]
         var seen = 0
+        var rounds = 0
         while seen < 4000 {
+            rounds += 1
+            if rounds > 2_000_000 { XCTFail("reader never saw all 4000 records (saw \(seen))"); break }
             for b in try c.poll(maxRecordsPerShard: 97) {
                 for r in b.records {
                     XCTAssertEqual(r.offset, next[b.shardIndex, default: 0], "no gap, no repeat")

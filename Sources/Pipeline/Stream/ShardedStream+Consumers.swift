@@ -88,7 +88,6 @@ extension ShardedStream {
         guard !app.isEmpty, app.count <= 128, app.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) else {
             throw StreamError(.invalidArgument, "consumer name '\(app)' must be 1–128 characters of [a-zA-Z0-9_.-]")
         }
-        try FileIO.makeDirectory(consumersRoot + "/" + app)
         cond.lock()
         let st = consumers[app] ?? ConsumerState(app: app)
         consumers[app] = st

@@ -194,3 +194,16 @@ extension ShardedStream {
         cond.unlock()
     }
 }
+
+/// What a consuming stage (delivery, live aggregates) needs from a stream: batches in lineage
+/// order and checkpoints. `StreamConsumer` is the embedded log's; a Kinesis-endpoint reader can
+/// conform later without the stages changing.
+public protocol ConsumerSource: AnyObject, Sendable {
+    var app: String { get }
+    /// One poller per application: positions advance in memory, checkpoints persist them.
+    func poll(maxRecordsPerShard: Int, maxBytesPerShard: Int) throws -> [ReadBatch]
+    func checkpoint(_ sequenceNumber: SequenceNumber) throws
+    func checkpointAll() throws
+}
+
+extension StreamConsumer: ConsumerSource {}

@@ -52,6 +52,9 @@ public final class StreamConsumer: @unchecked Sendable {
 
     /// Persists "read up to and including `sequenceNumber`" for its shard.
     public func checkpoint(_ sequenceNumber: SequenceNumber) throws {
+        guard sequenceNumber.offset < UInt64.max else {
+            throw StreamError(.invalidArgument, "sequence number \(sequenceNumber) is out of range")
+        }
         try stream.writeCheckpoint(app: app, shardIndex: sequenceNumber.shardIndex, nextOffset: sequenceNumber.offset + 1)
     }
 

@@ -23,7 +23,7 @@ public struct AggregatesBench: BenchmarkCase {
                                    unit: "MB", higherIsBetter: false, goal: "≤ 300 MB",
                                    note: "accounted by the structures: \(String(format: "%.1f", memory.accountedMB)) MB; open sessions \(memory.openSessions)"))
 
-        let n = quick ? 1_000_000 : 4_000_000
+        let n = quick ? 500_000 : 4_000_000
         let rounds = quick ? 3 : 5
         progress("aggregates: generating \(n) synthetic events")
         let w = Workload(events: n, sites: 320, seed: 0xEDD1)

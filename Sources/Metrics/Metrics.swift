@@ -39,7 +39,8 @@
 /// - Bots count in events, rates, events by type and bot share; not in visitors, sessions, top
 ///   lists or commerce. Top lists and country/device/browser/channel counts are of pageviews.
 /// - A session ends after 30 minutes without events; a bounce is a session with at most one
-///   pageview; session figures include open sessions as they stand. Open sessions are capped
+///   pageview; session figures include open sessions as they stand. Events without a session id
+///   are sessionised by visitor id. Open sessions are capped
 ///   (default 2M); past the cap the least recently active of a 16-slot sample is closed early.
 /// - Countries, channels, devices and browsers are exact counts (small domains); pages and
 ///   referrers are Space-Saving sketches whose `RankedCount.error` bounds the overcount.

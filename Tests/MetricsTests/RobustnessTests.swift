@@ -23,6 +23,19 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(live.siteIndex(of: "shop-busan"), 4)
     }
 
+    func testEventsWithoutASessionIdAreSessionisedByVisitor() {
+        let live = LiveAggregates(clock: ManualClock(t0 + 7_200_000))
+        var batch = LiveEventBatch()
+        for (visitor, minute) in [(1, 0), (1, 10), (1, 50), (2, 5)] as [(UInt64, Int64)] {
+            batch.append(LiveEvent(site: 0, type: .pageview, arrivalMs: t0 + minute * 60_000, visitor: visitor))
+        }
+        live.apply(batch)
+        let s = live.snapshot()[0]
+        XCTAssertEqual(s.sessions, 3, "visitor 1: 0–10 min, then 50 min after a 40-minute gap; visitor 2: one")
+        XCTAssertEqual(s.bounceRate, 2.0 / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(s.avgSessionSeconds, 600.0 / 3.0, accuracy: 1e-9)
+    }
+
     func testSiteIndexesBeyondTheLimitAreCountedAsDropped() {
         var config = LiveAggregates.Configuration()
         config.maxSites = 8

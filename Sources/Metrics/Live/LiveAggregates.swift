@@ -125,7 +125,8 @@ public final class LiveAggregates {
             let index = Int(e.site)
             guard index < siteTableCapacity, let s = siteTable[index], !e.isBot else { continue }
             if e.visitor != 0 { sink &+= UInt64(s.pointee.warmVisitor(e.visitor)) }
-            if e.session != 0 { sink &+= sessions.pointee.warm(e.session) }
+            let sessionKey = e.session != 0 ? e.session : e.visitor
+            if sessionKey != 0 { sink &+= sessions.pointee.warm(sessionKey) }
             if e.page != 0 && e.type == LiveEventType.pageview.rawValue { sink &+= UInt64(bitPattern: Int64(s.pointee.pages.warm(e.page))) }
         }
         warmSink &+= sink
@@ -152,7 +153,9 @@ public final class LiveAggregates {
         if e.isBot { site.pointee.botEvents &+= 1; return }
 
         if e.visitor != 0 { site.pointee.addVisitor(e.visitor, day: second / 86_400, minute: minute) }
-        if e.session != 0 { sessions.pointee.touch(e.session, site: e.site, atMs: at, pageview: isPageview) }
+        // Without a session id, the visitor's events are sessionised by the same 30-minute rule.
+        let sessionKey = e.session != 0 ? e.session : e.visitor
+        if sessionKey != 0 { sessions.pointee.touch(sessionKey, site: e.site, atMs: at, pageview: isPageview) }
         if isPageview {
             if e.page != 0 { site.pointee.pages.add(e.page, name: e.pageName.bytes(in: names)) }
             if e.referrer != 0 { site.pointee.referrers.add(e.referrer, name: e.referrerName.bytes(in: names)) }

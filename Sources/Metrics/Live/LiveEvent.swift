@@ -23,7 +23,8 @@ public struct LiveEvent: Sendable, BitwiseCopyable {
     public var isBot: Bool
     public var tsMs: Int64
     public var arrivalMs: Int64
-    /// Hashes of the visitor id, session id, page path and referrer host; 0 means absent.
+    /// Hashes of the visitor id, session id, page path and referrer host; 0 means absent. Events
+    /// without a session id are sessionised by visitor (30 minutes of inactivity ends a session).
     public var visitor: UInt64
     public var session: UInt64
     public var page: UInt64

@@ -7,12 +7,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 run: setup release          ## build in release and open the dashboard on the embedded demo node
 	./.build/release/eddy $(ARGS)
 
-test: setup                 ## unit + integration tests (what CI runs)
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 2
-	./scripts/test-cli.sh
-	./Tests/TUITests/e2e-tmux.sh >/dev/null && echo "tui-e2e: 1 passed, 0 failed"
-	./scripts/test-demo-tmux.sh
+test: setup                 ## every test (what CI runs): swift test, CLI contract, crash, end-to-end under tmux
+	./scripts/test-all.sh
 
 setup:
 	@./scripts/setup.sh

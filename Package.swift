@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "Metrics", dependencies: [
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Sources/Metrics"),
-        .target(name: "Pipeline", dependencies: ["Metrics", "CEddy", "CSQLite", "CZstd", "CZlib"], path: "Sources/Pipeline"),
+        .target(name: "Pipeline", dependencies: ["Metrics", "CEddy", "CSQLite", "CZstd", "CZlib"], path: "Sources/Pipeline",
+                exclude: ["Stream/README.md"]),
         .target(name: "TUI", dependencies: ["Metrics", "CNcurses"], path: "Sources/TUI"),
         .executableTarget(name: "eddy", dependencies: [
             "Metrics", "Pipeline", "TUI",

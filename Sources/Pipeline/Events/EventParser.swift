@@ -471,15 +471,8 @@ struct Cursor {
         let contentStart = pos
         var escaped = false
         while true {
-            // Fast path: sixteen plain bytes at a time (no quote, backslash, control or non-ASCII
-            // byte; one SSE compare each), then eight.
-            while pos + 16 <= end {
-                let v = UnsafeRawPointer(base + pos).loadUnaligned(as: SIMD16<UInt8>.self)
-                let special = (v .== SIMD16(repeating: 0x22)) .| (v .== SIMD16(repeating: 0x5C))
-                    .| (v .< SIMD16(repeating: 0x20)) .| (v .>= SIMD16(repeating: 0x80))
-                if any(special) { break }
-                pos += 16
-            }
+            // Fast path: eight plain bytes at a time (no quote, backslash, control or non-ASCII byte).
+            // (Swift's SIMD16 compares measured 100× slower here: they did not lower to SSE.)
             while pos + 8 <= end {
                 let v = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
                 if swarSpecial(v) != 0 { break }

@@ -16,9 +16,13 @@ public final class LiveFeeder {
     /// Records in the stream that are not valid events (e.g. raw Kinesis blobs); skipped here.
     public private(set) var skipped: Int64 = 0
     public private(set) var applied: Int64 = 0
+    /// Distinct sites tracked live (~86 KB each); events of sites beyond it are counted, not tracked.
+    public let maxSites: Int
+    public private(set) var overSiteLimit: Int64 = 0
 
-    public init(aggregates: LiveAggregates = LiveAggregates()) {
+    public init(aggregates: LiveAggregates = LiveAggregates(), maxSites: Int = 10_000) {
         self.aggregates = aggregates
+        self.maxSites = maxSites
         events.reserveCapacity(4)
     }
 
@@ -54,6 +58,9 @@ public final class LiveFeeder {
         let idx: UInt32
         if let i = siteIndex[siteHash] {
             idx = i
+        } else if siteIndex.count >= maxSites {
+            overSiteLimit += 1
+            return
         } else {
             idx = UInt32(siteIndex.count)
             siteIndex[siteHash] = idx

@@ -34,6 +34,8 @@ public final class EmbeddedNode: @unchecked Sendable {
 
     public let options: Options
     public let stream: ShardedStream
+    /// Whether `stop()` closes the stream (not when it belongs to the collector).
+    var ownsStream = false
     public let publisher = SnapshotPublisher()
     let startedAtMs: Int64
     let lock = NSLock()
@@ -46,12 +48,19 @@ public final class EmbeddedNode: @unchecked Sendable {
     var contributors: [@Sendable (inout NodeSnapshot) -> Void] = []
     public private(set) var lastError: String?
 
-    public init(options: Options) throws {
-        self.options = options
-        var config = StreamConfig(name: options.streamName, shardCount: options.shards, fsync: options.fsync,
+    /// Opens (or creates) the stream in the data directory.
+    public convenience init(options: Options) throws {
+        let config = StreamConfig(name: options.streamName, shardCount: options.shards, fsync: options.fsync,
                                   autoScale: options.autoScale, log: options.log)
         if let p = config.problems().first { throw StreamError(.invalidArgument, p) }
-        stream = try ShardedStream(dataDirectory: options.dataDirectory, config: config)
+        try self.init(options: options, stream: ShardedStream(dataDirectory: options.dataDirectory, config: config))
+        ownsStream = true
+    }
+
+    /// Runs the node's stages over a stream someone else opened (the collector's, in `eddy serve`).
+    public init(options: Options, stream: ShardedStream) {
+        self.options = options
+        self.stream = stream
         startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
         publisher.publish(NodeSnapshot(takenAtMs: startedAtMs, node: nodeInfo()))
     }
@@ -82,7 +91,7 @@ public final class EmbeddedNode: @unchecked Sendable {
         lock.unlock()
         guard wasRunning else { return }
         done.wait()
-        stream.close()
+        if ownsStream { stream.close() }
     }
 
     func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {

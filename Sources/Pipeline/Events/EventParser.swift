@@ -208,8 +208,9 @@ struct Cursor {
         pos += 1
         var ev = ParsedEvent(index: Int32(index), recordStart: Int32(start), recordCount: 0)
         var sawTs = false
-        var semantic: ParseFailure? = nil   // first semantic problem; syntax is still checked to the end
-        func note(_ f: ParseFailure) { if semantic == nil { semantic = f } }
+        // First semantic problem; syntax is still checked to the end. (Set inline, not through a
+        // local closure: a closure capturing a var boxes it on the heap once per event.)
+        var semantic: ParseFailure? = nil
 
         skipSpace()
         if pos < end && base[pos] == UInt8(ascii: "}") {
@@ -240,11 +241,11 @@ struct Cursor {
                             sawTs = true
                             switch RFC3339.parseMs(base + Int(s.span.start), Int(s.span.count)) {
                             case .some(let ms): ev.tsMs = ms
-                            case .none: note(ParseFailure(.invalidTimestamp,
-                                "ts must be epoch milliseconds or an RFC 3339 time like 2026-11-26T09:30:00Z", valueStart))
+                            case .none: if semantic == nil { semantic = ParseFailure(.invalidTimestamp,
+                                "ts must be epoch milliseconds or an RFC 3339 time like 2026-11-26T09:30:00Z", valueStart) }
                             }
                         } else {
-                            note(wrongType(field, .string, valueStart))
+                            if semantic == nil { semantic = wrongType(field, .string, valueStart) }
                         }
                     case UInt8(ascii: "-"), 0x30...0x39:
                         let num: NumberToken
@@ -255,7 +256,7 @@ struct Cursor {
                             if let ms = num.integer { ev.tsMs = ms } else if let d = num.double(base), d.rounded() == d, abs(d) < 9.2e18 {
                                 ev.tsMs = Int64(d)
                             } else {
-                                note(ParseFailure(.invalidTimestamp, "ts must be a whole number of epoch milliseconds", valueStart))
+                                if semantic == nil { semantic = ParseFailure(.invalidTimestamp, "ts must be a whole number of epoch milliseconds", valueStart) }
                             }
                         case .value:
                             ev.value = num.double(base) ?? .nan
@@ -265,10 +266,10 @@ struct Cursor {
                             if let v = num.integer, v >= 0 { ev.engagementMs = v } else if let d = num.double(base), d >= 0, d < 9.2e18 {
                                 ev.engagementMs = Int64(d)
                             } else {
-                                note(ParseFailure(.invalidField, "engagement_ms must be a non-negative number", valueStart))
+                                if semantic == nil { semantic = ParseFailure(.invalidField, "engagement_ms must be a non-negative number", valueStart) }
                             }
                         default:
-                            note(wrongType(field, .number, valueStart))
+                            if semantic == nil { semantic = wrongType(field, .number, valueStart) }
                         }
                     case UInt8(ascii: "n"):
                         if case .failure(let f) = literal("null") { return .failure(f) }
@@ -276,17 +277,17 @@ struct Cursor {
                     case UInt8(ascii: "{"):
                         if field == .props {
                             if case .failure(let f) = scanProps() { return .failure(f) }
-                            if let bad = propsProblem { note(bad) }
+                            if let bad = propsProblem { if semantic == nil { semantic = bad } }
                         } else {
                             if case .failure(let f) = skipValue(depth: 1) { return .failure(f) }
-                            note(wrongType(field, .object, valueStart))
+                            if semantic == nil { semantic = wrongType(field, .object, valueStart) }
                         }
                     case UInt8(ascii: "["):
                         if case .failure(let f) = skipValue(depth: 1) { return .failure(f) }
-                        note(wrongType(field, .array, valueStart))
+                        if semantic == nil { semantic = wrongType(field, .array, valueStart) }
                     case UInt8(ascii: "t"), UInt8(ascii: "f"):
                         if case .failure(let f) = skipValue(depth: 1) { return .failure(f) }
-                        note(wrongType(field, .bool, valueStart))
+                        if semantic == nil { semantic = wrongType(field, .bool, valueStart) }
                     default:
                         return .failure(fail("expected a value"))
                     }

@@ -11,6 +11,7 @@ test: setup                 ## unit + integration tests (what CI runs)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
 	./scripts/test-cli.sh
+	./scripts/test-kinesis.sh
 
 setup:
 	@./scripts/setup.sh

@@ -36,8 +36,8 @@ struct Serve: AsyncParsableCommand {
                 if let pf { try "\(p)\n".write(toFile: pf, atomically: true, encoding: .utf8) }
                 if let rate = sim, rate > 0 { await server.simulate(rate: rate) }
             }
-            try await g.next()
-            g.cancelAll()
+            // The port task ends early; the server task ends at SIGTERM/SIGINT; the simulator stops with it.
+            try await g.waitForAll()
         }
     }
 }

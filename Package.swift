@@ -13,6 +13,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Collector HTTP server (Hummingbird 2 on SwiftNIO) and its logging.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System-library shims. `make setup` installs the Debian -dev packages they need.
@@ -31,8 +37,15 @@ let package = Package(
         .target(name: "Metrics", dependencies: [
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Sources/Metrics"),
-        .target(name: "Pipeline", dependencies: ["Metrics", "CEddy", "CSQLite", "CZstd", "CZlib"], path: "Sources/Pipeline",
-                exclude: ["Stream/README.md"]),
+        .target(name: "Pipeline", dependencies: [
+            "Metrics", "CEddy", "CSQLite", "CZstd", "CZlib",
+            .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Pipeline",
+                exclude: ["Stream/README.md", "Collector/README.md"]),
         .target(name: "TUI", dependencies: ["Metrics", "CNcurses"], path: "Sources/TUI"),
         .executableTarget(name: "eddy", dependencies: [
             "Metrics", "Pipeline", "TUI",
@@ -40,7 +53,14 @@ let package = Package(
         ], path: "Sources/eddy"),
 
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"], path: "Tests/MetricsTests"),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Metrics"], path: "Tests/PipelineTests"),
+        .testTarget(name: "PipelineTests", dependencies: [
+            "Pipeline", "Metrics",
+            .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/PipelineTests"),
         .testTarget(name: "TUITests", dependencies: ["TUI", "Metrics"], path: "Tests/TUITests",
                     exclude: ["Golden", "e2e-tmux.sh"]),
     ],

@@ -10,6 +10,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     StreamBench(),
     AggregatesBench(),
     FrameBenchCase(),
+    IngestBench(),
 ]
 
 /// The dashboard's frame build + diff at 200×60 with 320 sites (TUI cannot see BenchmarkCase).

@@ -1,0 +1,220 @@
+import Foundation
+
+/// `eddy loadgen`: simulator batches over HTTP (native API or Kinesis PutRecords), open-loop at a
+/// rate or as fast as acks allow, one blocking connection per thread.
+public struct LoadGenConfig: Sendable {
+    public enum API: String, Sendable { case native, kinesis }
+    public var host: String
+    public var port: Int
+    public var api: API = .native
+    /// Events per second over all connections; nil = as fast as acks allow.
+    public var rate: Double? = nil
+    public var durationSeconds: Double = 30
+    public var sites: Int = 320
+    public var batch: Int = 500
+    public var connections: Int = 4
+    /// Bearer write key (native) — a relay key for many sites.
+    public var key: String? = nil
+    /// AWS access key id and secret (kinesis).
+    public var accessKey: String? = nil
+    public var secretKey: String? = nil
+    public var streamName: String = "clickstream"
+    /// Path for the native API (the nginx anchor uses the same).
+    public var path: String = "/v1/events"
+    /// Write acknowledged event_ids here, one per line (generates every batch fresh).
+    public var recordAckedPath: String? = nil
+    /// Distinct pre-generated batches per connection when not recording ids.
+    public var poolBatches: Int = 16
+    public var seed: UInt64 = 1
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+}
+
+public struct LoadGenResult: Sendable, Codable {
+    public var seconds: Double
+    public var requests: Int
+    public var events: Int
+    public var bytes: Int
+    public var eventsPerSec: Double
+    public var mbPerSec: Double
+    public var ackP50Ms: Double
+    public var ackP99Ms: Double
+    public var ackMaxMs: Double
+    public var errorsByCode: [String: Int]
+
+    public var summary: String {
+        var s = String(format: "%.0f events/s, %.1f MB/s over %.1f s (%d events, %d requests); ack p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                       eventsPerSec, mbPerSec, seconds, events, requests, ackP50Ms, ackP99Ms, ackMaxMs)
+        if errorsByCode.isEmpty { s += "; no errors" } else {
+            s += "; errors: " + errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        return s
+    }
+}
+
+public final class LoadGenerator: @unchecked Sendable {
+    public let config: LoadGenConfig
+    private let lock = NSLock()
+    private var events = 0, bytes = 0, requests = 0
+    private var latencies: [Double] = []
+    private var errors: [String: Int] = [:]
+    private var ackedFile: FileHandle?
+    private var stop = false
+
+    public init(config: LoadGenConfig) { self.config = config }
+
+    /// Runs for the configured duration; `progress` gets a line about once a second.
+    public func run(progress: (@Sendable (String) -> Void)? = nil) throws -> LoadGenResult {
+        if let p = config.recordAckedPath {
+            FileManager.default.createFile(atPath: p, contents: nil)
+            ackedFile = FileHandle(forWritingAtPath: p)
+        }
+        // Pre-generate so generation cost is not measured (unless ids are recorded).
+        var pools: [[[UInt8]]] = []
+        for c in 0..<config.connections {
+            var sim = Simulator(SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(c) &* 7919))
+            sim.setClock(ms: Int64(Date().timeIntervalSince1970 * 1000))
+            let n = config.recordAckedPath == nil ? config.poolBatches : 1
+            pools.append((0..<n).map { _ in encode(sim: &sim) })
+        }
+        let start = BenchClock.now()
+        let deadline = start + config.durationSeconds
+        var threads: [Thread] = []
+        let done = DispatchGroup()
+        for c in 0..<config.connections {
+            done.enter()
+            let pool = pools[c]
+            let t = Thread { [self] in
+                defer { done.leave() }
+                worker(index: c, pool: pool, start: start, deadline: deadline)
+            }
+            t.stackSize = 1 << 20
+            threads.append(t); t.start()
+        }
+        var lastEvents = 0, lastT = start
+        while done.wait(timeout: .now() + 1) == .timedOut {
+            let now = BenchClock.now()
+            lock.lock(); let e = events, b = bytes, errs = errors.values.reduce(0, +); lock.unlock()
+            progress?(String(format: "%5.1fs  %8.0f events/s  %7.1f MB/s total  %d events  %d errors",
+                             now - start, Double(e - lastEvents) / (now - lastT), Double(b) / 1e6 / (now - start), e, errs))
+            lastEvents = e; lastT = now
+        }
+        let secs = BenchClock.now() - start
+        try? ackedFile?.close()
+        lock.lock(); defer { lock.unlock() }
+        let sorted = latencies.sorted()
+        func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        return LoadGenResult(seconds: secs, requests: requests, events: events, bytes: bytes,
+                             eventsPerSec: Double(events) / secs, mbPerSec: Double(bytes) / 1e6 / secs,
+                             ackP50Ms: q(0.5), ackP99Ms: q(0.99), ackMaxMs: sorted.last ?? 0, errorsByCode: errors)
+    }
+
+    /// One request body (native NDJSON, or a PutRecords JSON) and its event ids.
+    private func encode(sim: inout Simulator) -> [UInt8] {
+        let ndjson = sim.batch(count: config.batch)
+        guard config.api == .kinesis else { return ndjson }
+        let parsed = EventParser().parse(ndjson, nowMs: Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000)
+        var o: [UInt8] = Array("{\"StreamName\":".utf8)
+        JSONOut.string(config.streamName, into: &o)
+        o.appendString(",\"Records\":[")
+        for (i, e) in parsed.events.enumerated() {
+            if i > 0 { o.append(UInt8(ascii: ",")) }
+            o.appendString("{\"Data\":\"")
+            o.appendString(Data(parsed.recordBytes(e)).base64EncodedString())
+            o.appendString("\",\"PartitionKey\":")
+            JSONOut.string(parsed.string(e.defaultPartitionKey) ?? "k", into: &o)
+            o.appendString("}")
+        }
+        o.appendString("]}")
+        return o
+    }
+
+    private func worker(index: Int, pool: [[UInt8]], start: Double, deadline: Double) {
+        let client = BlockingHTTPClient(host: config.host, port: config.port)
+        var sim = Simulator(SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(index) &* 7919 &+ 1))
+        let perConn = config.rate.map { $0 / Double(config.connections) }
+        let interval = perConn.map { Double(config.batch) / $0 }
+        var next = start + Double(index) * (interval ?? 0) / Double(config.connections)
+        var i = 0
+        while true {
+            if let iv = interval {
+                let now = BenchClock.now()
+                if next > now { usleep(useconds_t(min(1, next - now) * 1e6)) }
+                if next >= deadline { break }
+                next += iv
+            } else if BenchClock.now() >= deadline { break }
+            var body = pool[i % pool.count]; i += 1
+            if config.recordAckedPath != nil { sim.setClock(ms: Int64(Date().timeIntervalSince1970 * 1000)); body = encode(sim: &sim) }
+            var headers: [(String, String)] = []
+            let path: String
+            if config.api == .kinesis {
+                path = "/"
+                headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "Kinesis_20131202.PutRecords")]
+                headers += SigV4Verifier.sign(host: "\(config.host):\(config.port)", headers: headers, body: body,
+                                              accessKey: config.accessKey ?? "", secret: config.secretKey ?? "",
+                                              nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            } else {
+                path = config.path
+                headers = [("Content-Type", "application/x-ndjson")]
+                if let k = config.key { headers.append(("Authorization", "Bearer \(k)")) }
+            }
+            let t0 = BenchClock.now()
+            do {
+                let r = try client.request(path: path, headers: headers, body: body)
+                let ms = (BenchClock.now() - t0) * 1000
+                account(reply: r, body: body, latencyMs: ms)
+            } catch {
+                lock.lock(); errors["connection", default: 0] += 1; lock.unlock()
+                usleep(100_000)
+            }
+        }
+    }
+
+    private func account(reply r: BlockingHTTPClient.Reply, body: [UInt8], latencyMs: Double) {
+        var ok = 0
+        var codes: [String: Int] = [:]
+        var failedIndexes = Set<Int>()
+        if r.status == 200 || r.status == 204 {
+            if r.status == 204 || r.body.isEmpty {
+                ok = config.batch
+            } else if let obj = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] {
+                if config.api == .kinesis {
+                    let recs = obj["Records"] as? [[String: Any]] ?? []
+                    for (i, rec) in recs.enumerated() {
+                        if let c = rec["ErrorCode"] as? String { codes[c, default: 0] += 1; failedIndexes.insert(i) } else { ok += 1 }
+                    }
+                } else {
+                    ok = obj["accepted"] as? Int ?? 0
+                    for e in obj["errors"] as? [[String: Any]] ?? [] {
+                        codes[e["code"] as? String ?? "unknown", default: 0] += 1
+                        if let i = e["index"] as? Int { failedIndexes.insert(i) }
+                    }
+                }
+            }
+        } else {
+            codes["http_\(r.status)", default: 0] += 1
+        }
+        if let f = ackedFile, ok > 0 {
+            // The simulator stamps event_id on every event: acked = all minus the failed indexes.
+            let parsed = EventParser().parse(config.api == .kinesis ? [] : body, nowMs: .max / 2)
+            var lines: [UInt8] = []
+            for e in parsed.events where !failedIndexes.contains(Int(e.index)) {
+                if let id = parsed.string(e.eventId) { lines.append(contentsOf: id.utf8); lines.append(10) }
+            }
+            lock.lock(); f.write(Data(lines)); lock.unlock()
+        }
+        lock.lock()
+        requests += 1
+        events += ok
+        if r.status < 300 { bytes += body.count * ok / max(1, ok + failedIndexes.count) }
+        latencies.append(latencyMs)
+        for (k, v) in codes { errors[k, default: 0] += v }
+        lock.unlock()
+    }
+}
+
+enum BenchClock {
+    static func now() -> Double {
+        var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

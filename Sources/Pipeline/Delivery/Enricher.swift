@@ -169,10 +169,13 @@ struct Enricher {
 
     /// IPv4 on bytes (the common case), IPv6 through `IPTruncation`.
     static func truncateIP(_ ip: [UInt8]) -> [UInt8]? {
-        var dots = 0, lastDot = -1, digits = 0
+        var dots = 0, lastDot = -1, digits = 0, octet = 0
         for (i, c) in ip.enumerated() {
-            if c == 0x2E { if digits == 0 { return fallback(ip) }; dots += 1; lastDot = i; digits = 0 }
-            else if c >= 0x30 && c <= 0x39 { digits += 1; if digits > 3 { return fallback(ip) } }
+            if c == 0x2E { if digits == 0 { return fallback(ip) }; dots += 1; lastDot = i; digits = 0; octet = 0 }
+            else if c >= 0x30 && c <= 0x39 {
+                digits += 1; octet = octet * 10 + Int(c - 0x30)
+                if digits > 3 || octet > 255 { return fallback(ip) }
+            }
             else { return fallback(ip) }
         }
         guard dots == 3, digits > 0 else { return fallback(ip) }

@@ -117,3 +117,38 @@ final class StreamConsumerTests: XCTestCase {
         XCTAssertEqual(try c.poll(maxRecordsPerShard: 1).first?.records.first?.offset, 560)
     }
 }
+
+final class StreamRetentionAfterRestartTests: XCTestCase {
+    func testACheckpointPinsDataAcrossARestartButAnAppThatNeverCheckpointedDoesNot() async throws {
+        let dir = makeStreamTempDir(self)
+        let clock = ManualClock(nowMs: 2_000_000)
+        var cfg = testConfig(shards: 1, segmentBytes: 4096)
+        cfg.retentionMs = 10_000
+        do {
+            let s = try ShardedStream(dataDirectory: dir, config: cfg, clock: clock)
+            for _ in 0..<4 { _ = try await s.append(makeBatch(140)) }
+            _ = try s.consumer("never-checkpoints").poll(maxRecordsPerShard: 10)
+            let keeper = try s.consumer("keeper")
+            _ = try keeper.poll(maxRecordsPerShard: 150)
+            try keeper.checkpointAll() // offset 150: needs segment 1 onward
+            s.close()
+        }
+        clock.advance(byMs: 60_000)
+        let s = try ShardedStream(dataDirectory: dir, config: cfg, clock: clock)
+        defer { s.close() }
+        XCTAssertEqual(s.consumerApps, ["keeper"], "no directory for an app that never checkpointed")
+        let r = try s.enforceRetention()
+        XCTAssertEqual(r.deletedRecords, 140, "only the segment the keeper finished")
+        XCTAssertEqual(try s.bounds(shardId: "shardId-000000000000").trimHorizon, 140)
+        try FileManager.default.removeItem(atPath: dir + "/consumers/keeper")
+        let s2Dir = dir // a restart without the keeper releases the rest (except the active segment, rolled then deleted)
+        s.close()
+        let s2 = try ShardedStream(dataDirectory: s2Dir, config: cfg, clock: clock)
+        defer { s2.close() }
+        let r2 = try s2.enforceRetention()
+        XCTAssertEqual(r2.deletedRecords, 420)
+        XCTAssertEqual(try s2.bounds(shardId: "shardId-000000000000").trimHorizon, 560)
+        let next = try await s2.append(makeBatch(1))
+        XCTAssertEqual(next[0].offset, 560)
+    }
+}

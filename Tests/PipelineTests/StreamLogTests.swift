@@ -69,12 +69,20 @@ final class StreamLogTests: XCTestCase {
         XCTAssertEqual(try s.getRecords(try s.shardIterator(shardId: id, type: .atTimestamp(9_999_999))).batch.count, 0)
         // Wrong shard's sequence number, unknown shard, expiry, token round trip.
         XCTAssertThrowsError(try s.shardIterator(shardId: id, type: .atSequenceNumber(SequenceNumber(shardIndex: 1, offset: 0))))
+        let huge = SequenceNumber("1" + String(UInt64.max))!
+        XCTAssertThrowsError(try s.shardIterator(shardId: id, type: .afterSequenceNumber(huge))) {
+            XCTAssertEqual(($0 as? StreamError)?.code, .invalidArgument)
+        }
         XCTAssertThrowsError(try s.shardIterator(shardId: "shardId-000000000009", type: .trimHorizon)) {
             XCTAssertEqual(($0 as? StreamError)?.code, .resourceNotFound)
         }
         let it = try s.shardIterator(shardId: id, type: .trimHorizon)
         XCTAssertEqual(try ShardIterator(token: it.token), it)
         XCTAssertThrowsError(try ShardIterator(token: "garbage"))
+        var forged = it; forged.issuedAtMs = .min
+        XCTAssertThrowsError(try s.getRecords(try ShardIterator(token: forged.token))) {
+            XCTAssertEqual(($0 as? StreamError)?.code, .expiredIterator)
+        }
         clock.advance(byMs: 5 * 60 * 1000 + 1)
         XCTAssertThrowsError(try s.getRecords(it)) { XCTAssertEqual(($0 as? StreamError)?.code, .expiredIterator) }
     }
@@ -254,7 +262,10 @@ final class StreamRecoveryAcrossSegmentsTests: XCTestCase {
         }
         var next: [Int: UInt64] = [:]
         var seen = 0
+        var rounds = 0
         while seen < 4000 {
+            rounds += 1
+            if rounds > 2_000_000 { XCTFail("reader never saw all 4000 records (saw \(seen))"); break }
             for b in try c.poll(maxRecordsPerShard: 97) {
                 for r in b.records {
                     XCTAssertEqual(r.offset, next[b.shardIndex, default: 0], "no gap, no repeat")

@@ -52,6 +52,9 @@ public final class StreamConsumer: @unchecked Sendable {
 
     /// Persists "read up to and including `sequenceNumber`" for its shard.
     public func checkpoint(_ sequenceNumber: SequenceNumber) throws {
+        guard sequenceNumber.offset < UInt64.max else {
+            throw StreamError(.invalidArgument, "sequence number \(sequenceNumber) is out of range")
+        }
         try stream.writeCheckpoint(app: app, shardIndex: sequenceNumber.shardIndex, nextOffset: sequenceNumber.offset + 1)
     }
 
@@ -88,7 +91,6 @@ extension ShardedStream {
         guard !app.isEmpty, app.count <= 128, app.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) else {
             throw StreamError(.invalidArgument, "consumer name '\(app)' must be 1–128 characters of [a-zA-Z0-9_.-]")
         }
-        try FileIO.makeDirectory(consumersRoot + "/" + app)
         cond.lock()
         let st = consumers[app] ?? ConsumerState(app: app)
         consumers[app] = st
@@ -195,3 +197,16 @@ extension ShardedStream {
         cond.unlock()
     }
 }
+
+/// What a consuming stage (delivery, live aggregates) needs from a stream: batches in lineage
+/// order and checkpoints. `StreamConsumer` is the embedded log's; a Kinesis-endpoint reader can
+/// conform later without the stages changing.
+public protocol ConsumerSource: AnyObject, Sendable {
+    var app: String { get }
+    /// One poller per application: positions advance in memory, checkpoints persist them.
+    func poll(maxRecordsPerShard: Int, maxBytesPerShard: Int) throws -> [ReadBatch]
+    func checkpoint(_ sequenceNumber: SequenceNumber) throws
+    func checkpointAll() throws
+}
+
+extension StreamConsumer: ConsumerSource {}

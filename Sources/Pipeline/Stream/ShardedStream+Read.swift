@@ -183,6 +183,7 @@ extension ShardedStream {
             guard q.shardIndex == idx else {
                 throw StreamError(.invalidArgument, "sequence number \(q) belongs to \(ShardID.make(q.shardIndex)), not \(shardId)")
             }
+            guard q.offset < UInt64.max else { throw StreamError(.invalidArgument, "sequence number \(q) is out of range") }
             if case .afterSequenceNumber = type { offset = q.offset + 1 } else { offset = q.offset }
         case .atTimestamp(let ts):
             offset = try self.offset(shardId: shardId, atTimestamp: ts)
@@ -197,8 +198,8 @@ extension ShardedStream {
         guard it.streamName == config.name else {
             throw StreamError(.invalidArgument, "iterator is for stream \(it.streamName), not \(config.name)")
         }
-        guard now - it.issuedAtMs <= ShardIterator.lifetimeMs else {
-            throw StreamError(.expiredIterator, "Iterator expired: it was issued \((now - it.issuedAtMs) / 1000) s ago; iterators live 300 s. Get a new one with GetShardIterator.")
+        guard it.issuedAtMs >= now - ShardIterator.lifetimeMs else {
+            throw StreamError(.expiredIterator, "Iterator expired: it was issued \((now &- it.issuedAtMs) / 1000) s ago; iterators live 300 s. Get a new one with GetShardIterator.")
         }
         guard limit >= 1 && limit <= 10_000 else { throw StreamError(.invalidArgument, "Limit \(limit) must be 1…10000") }
         guard it.shardIndex >= 0 && it.shardIndex < shardCountIncludingClosed else {

@@ -30,9 +30,11 @@ extension ShardedStream {
         let cutoff = clock.nowMs() - config.retentionMs
 
         // Offset each shard must keep from: the lowest next-read position of any application.
+        // An application found on disk with no checkpoint at all (and not opened by this
+        // process) has nothing to resume from, so it pins nothing.
         func needed(_ idx: Int) -> UInt64 {
             var m = UInt64.max
-            for st in consumers.values {
+            for st in consumers.values where !(st.checkpoint.isEmpty && st.position.isEmpty) {
                 let p = st.checkpoint[idx] ?? st.position[idx] ?? 0
                 m = min(m, p)
             }

@@ -8,6 +8,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     SimulatorBench(),
     StreamBench(),
     AggregatesBench(),
+    DeliveryBench(),
 ]
 
 struct Bench: AsyncParsableCommand {

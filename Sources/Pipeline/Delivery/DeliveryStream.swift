@@ -42,6 +42,8 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private var enricher: Enricher
     private let compressor: Compressor
+    /// One per flush worker thread.
+    private let compressors: [Compressor]
     private let parser = EventParser()
     private var transform: ExternalTransform?
 
@@ -84,6 +86,7 @@ public final class DeliveryStream: @unchecked Sendable {
         self.consumer = try stream.consumer(config.consumerName)
         self.enricher = Enricher(geo: geo)
         self.compressor = Compressor(config.compression)
+        self.compressors = (0..<max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))).map { _ in Compressor(config.compression) }
         if let t = config.transform { transform = ExternalTransform(t, log: log) }
         try recover()
     }
@@ -285,7 +288,10 @@ public final class DeliveryStream: @unchecked Sendable {
     /// Writes one object per (partition, shard) of the given partitions, then one manifest per
     /// shard listing them. Buffers are released only after both are durable.
     private func flushPartitions(_ sites: [String]) throws {
-        var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
+        struct Pending { var key: String; var site: String; var shard: Int; var first: SequenceNumber }
+        var pending: [Pending] = []
+        var inputs: [[UInt8]] = []
+        var records: [Int] = []
         var latencies: [[Int64]] = []
         for site in sites {
             guard let b = buffers[site] else { continue }
@@ -295,20 +301,34 @@ public final class DeliveryStream: @unchecked Sendable {
                 let key = config.prefix + "/" + LakeLayout.partitionPath(site: site, oldestArrivalMs: chunk.oldestArrivalMs) + "/"
                     + LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(shard), first: first, last: last,
                                             ext: config.compression.fileExtension)
-                let body = try compressor.compress(chunk.lines)
-                try lake.put(key, body)
-                objectsWritten += 1; bytesWritten += Int64(body.count); objectBytesRaw += Int64(chunk.lines.count)
-                entries[shard, default: []].append((ManifestEntry(url: key, contentLength: body.count, records: chunk.records), first))
-                latencies.append(chunk.arrivals)
+                pending.append(Pending(key: key, site: site, shard: shard, first: first))
+                inputs.append(chunk.lines); records.append(chunk.records); latencies.append(chunk.arrivals)
             }
+        }
+        // Compress on a few threads (one compressor each), then write and sync them together.
+        var bodies = [[UInt8]](repeating: [], count: inputs.count)
+        let workers = min(compressors.count, max(1, inputs.count))
+        let bodyLock = NSLock()
+        try parallelFor(workers, workers: workers) { w in
+            var i = w
+            while i < inputs.count {
+                let out = try compressors[w].compress(inputs[i])
+                bodyLock.lock(); bodies[i] = out; bodyLock.unlock()
+                i += workers
+            }
+        }
+        try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) })
+        var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
+        for (i, p) in pending.enumerated() {
+            objectsWritten += 1; bytesWritten += Int64(bodies[i].count); objectBytesRaw += Int64(inputs[i].count)
+            entries[p.shard, default: []].append((ManifestEntry(url: p.key, contentLength: bodies[i].count, records: records[i]), p.first))
         }
         if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
         let now = clock.nowMs()
-        for (shard, es) in entries.sorted(by: { $0.key < $1.key }) {
-            let first = es.map(\.1).min()!
-            try lake.put(LakeLayout.manifestKey(delivery: config.name, nowMs: now, shardId: ShardID.make(shard), first: first),
-                         Manifest.encode(es.map(\.0)))
-        }
+        try lake.putAll(entries.sorted(by: { $0.key < $1.key }).map { shard, es in
+            (LakeLayout.manifestKey(delivery: config.name, nowMs: now, shardId: ShardID.make(shard), first: es.map(\.1).min()!),
+             Manifest.encode(es.map(\.0)))
+        })
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)

@@ -23,6 +23,41 @@ public protocol Lake: Sendable {
     func read(_ key: String) throws -> [UInt8]
     func delete(_ key: String) throws
     func exists(_ key: String) -> Bool
+    /// Puts several objects; each is atomic, and all are durable when it returns. A store may
+    /// overlap their writes and syncs (the local one does).
+    func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws
+}
+
+extension Lake {
+    public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
+        for o in objects { try put(o.key, o.bytes) }
+    }
+}
+
+/// Runs `body(i)` for i in 0..<count on up to `workers` threads; rethrows the first error.
+/// `body` must only touch shared state under its own lock (the callers write disjoint slots).
+func parallelFor(_ count: Int, workers: Int, _ body: (Int) throws -> Void) throws {
+    if count <= 1 || workers <= 1 { for i in 0..<count { try body(i) }; return }
+    final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var firstError: Error?
+    }
+    struct Unchecked<T>: @unchecked Sendable { let value: T }
+    let state = State()
+    let w = min(workers, count)
+    withoutActuallyEscaping(body) { escapable in
+        let fn = Unchecked(value: escapable)
+        DispatchQueue.concurrentPerform(iterations: w) { k in
+            var i = k
+            while i < count {
+                do { try fn.value(i) } catch {
+                    state.lock.lock(); if state.firstError == nil { state.firstError = error }; state.lock.unlock(); return
+                }
+                i += w
+            }
+        }
+    }
+    if let e = state.firstError { throw e }
 }
 
 public enum LakeKey {
@@ -112,6 +147,41 @@ public final class LocalLake: Lake, @unchecked Sendable {
         if rename(tmp, full) != 0 { let e = FileIO.errnoText(); unlink(tmp); throw LakeError(.io, key: key, "rename: \(e)") }
         try FileIO.fsyncDirectory(dir)
     }
+
+    /// Overlaps the fsyncs of many objects: all temp files are written and synced by a few threads
+    /// (the filesystem journal commits concurrent syncs together), then renamed, then every touched
+    /// directory is synced once.
+    public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
+        if objects.count <= 1 { for o in objects { try put(o.key, o.bytes) }; return }
+        let paths = try objects.map { try path($0.key) }
+        let dirs = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
+        for d in dirs { try ensureDirectory(d) }
+        lock.lock(); let base = tmpCounter; tmpCounter += UInt64(objects.count); lock.unlock()
+        let pid = getpid()
+        let tmps = paths.enumerated().map { i, p in
+            (p as NSString).deletingLastPathComponent + "/." + (p as NSString).lastPathComponent + ".tmp-\(pid)-\(base + UInt64(i) + 1)"
+        }
+        do {
+            try parallelFor(objects.count, workers: LocalLake.syncWorkers) { i in
+                let fd = open(tmps[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if fd < 0 { throw LakeError(.io, key: objects[i].key, "cannot create \(tmps[i]): \(FileIO.errnoText())") }
+                defer { close(fd) }
+                try objects[i].bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
+                if fsync(fd) != 0 { throw LakeError(.io, key: objects[i].key, "fsync: \(FileIO.errnoText())") }
+            }
+        } catch {
+            for t in tmps { unlink(t) }
+            throw error
+        }
+        for i in 0..<objects.count where rename(tmps[i], paths[i]) != 0 {
+            let e = FileIO.errnoText()
+            for t in tmps[i...] { unlink(t) }
+            throw LakeError(.io, key: objects[i].key, "rename: \(e)")
+        }
+        try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
+    }
+
+    static let syncWorkers = 8
 
     public func list(prefix: String) throws -> [String] {
         var p = prefix

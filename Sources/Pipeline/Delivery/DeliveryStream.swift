@@ -171,7 +171,13 @@ public final class DeliveryStream: @unchecked Sendable {
     /// object (or an error object) and the checkpoints cover it.
     public func flush() throws {
         lock.lock(); defer { lock.unlock() }
-        while true {
+        // Read up to the durable ends as of the call, not "until quiet": under steady load the
+        // stream is never quiet.
+        let targets = stream.durableEnds()
+        func reached() -> Bool {
+            targets.allSatisfy { idx, end in end == 0 || ((try? consumer.position(shardId: ShardID.make(idx))) ?? end) >= end }
+        }
+        while !reached() {
             let n = try step(forceFlush: false)
             if readingPaused { try flushDue(force: true); try moveCheckpoints(); continue }
             if n == 0 { break }
@@ -384,4 +390,14 @@ public final class DeliveryStream: @unchecked Sendable {
     /// Total bytes held in buffers now.
     public var bufferedByteCount: Int { lock.lock(); defer { lock.unlock() }; return bufferedBytes }
     public var activePartitions: Int { lock.lock(); defer { lock.unlock() }; return buffers.count }
+}
+
+extension ShardedStream {
+    /// Durable end (exclusive offset) of every shard, by index: what `flush()` must reach.
+    func durableEnds() -> [Int: UInt64] {
+        cond.lock(); defer { cond.unlock() }
+        var out: [Int: UInt64] = [:]
+        for s in shards { out[s.desc.index] = s.durableOffset }
+        return out
+    }
 }

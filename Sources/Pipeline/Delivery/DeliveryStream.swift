@@ -207,6 +207,7 @@ public final class DeliveryStream: @unchecked Sendable {
         var events: [ParsedEvent] = []
         var errors: [RecordError] = []
         let shardId = shardBytes(shard)
+        var seqScratch: [UInt8] = []
         for i in 0..<batch.count {
             let r = batch.records[i]
             bytesIn += Int64(r.dataCount)
@@ -243,34 +244,48 @@ public final class DeliveryStream: @unchecked Sendable {
                                   message: "site_id cannot name a lake partition", raw: batch.data(i), attempts: 1, now: now)
                     return
                 }
-                if self.buffers[site] == nil {
+                // One lookup out and one back in: the buffer is moved, never copied.
+                var buf: PartitionBuffer
+                if let b = self.buffers.removeValue(forKey: site) { buf = b } else {
                     if self.buffers.count >= self.config.maxActivePartitions {
                         self.addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
                                       code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
                                       message: "more than \(self.config.maxActivePartitions) active partitions", raw: batch.data(i), attempts: 1, now: now)
                         return
                     }
-                    self.buffers[site] = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
+                    buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
                 }
-                let seq = Array(SequenceNumber(shardIndex: shard, offset: r.offset).description.utf8)
-                var chunk = self.buffers[site]!.chunks.removeValue(forKey: shard)
+                Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
+                var chunk = buf.chunks.removeValue(forKey: shard)
                     ?? ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
                 let before = chunk.lines.count
-                self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
+                self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
                 let added = chunk.lines.count - before
                 chunk.lastOffset = r.offset; chunk.records += 1; chunk.arrivals.append(r.arrivalMs)
                 chunk.oldestArrivalMs = min(chunk.oldestArrivalMs, r.arrivalMs)
-                self.buffers[site]!.chunks[shard] = chunk
-                self.buffers[site]!.bytes += added
-                self.buffers[site]!.records += 1
-                self.buffers[site]!.oldestArrivalMs = min(self.buffers[site]!.oldestArrivalMs, r.arrivalMs)
+                buf.chunks[shard] = chunk
+                buf.bytes += added
+                buf.records += 1
+                buf.oldestArrivalMs = min(buf.oldestArrivalMs, r.arrivalMs)
+                let full = buf.bytes >= self.config.sizeHintBytes
+                self.buffers[site] = buf
                 self.bufferedBytes += added
-                if self.buffers[site]!.bytes >= self.config.sizeHintBytes { dueSite = site }
+                if full { dueSite = site }
             }
             if let data { data.withUnsafeBytes(handle) } else { batch.withData(i, handle) }
             // Only the buffer that just grew can have crossed the size hint.
             if let dueSite { try flushPartitions([dueSite]) }
         }
+    }
+
+    /// The decimal sequence number (`SequenceNumber.description`) without going through String.
+    static func sequenceBytes(shard: Int, offset: UInt64, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.appendDecimal(Int64(shard + 1))
+        var digits: (UInt64, Int) = (offset, 0)
+        var tmp = [UInt8](repeating: 0x30, count: 20)
+        while digits.0 > 0 { tmp[19 - digits.1] = UInt8(48 + digits.0 % 10); digits.0 /= 10; digits.1 += 1 }
+        out.append(contentsOf: tmp)
     }
 
     private func addError(_ type: DeliveryErrorType, shard: Int, offset: UInt64, arrivalMs: Int64, code: String, message: String,

@@ -18,6 +18,7 @@ struct Enricher {
     var geo: (any CountryLookup)? = nil
     private var uaCache: [UInt64: [UInt8]] = [:]
     private var hostCache: [UInt64: HostKind] = [:]
+    private var channelCache: [UInt64: ChannelGroup] = [:]
     static let cacheLimit = 8192
 
     init(geo: (any CountryLookup)? = nil) { self.geo = geo }
@@ -134,9 +135,16 @@ struct Enricher {
         if !utm.any && refKind == nil { channel = .direct }
         else if !utm.any, let k = refKind { channel = k == .search ? .organicSearch : k == .social ? .organicSocial : .referral }
         else {
-            channel = ChannelRules.classify(medium: utm.medium.map { String(decoding: $0, as: UTF8.self) },
-                                            source: utm.source.map { String(decoding: $0, as: UTF8.self) },
-                                            refKind: refKind, hasUTM: utm.any)
+            var key = refKind.map { k -> UInt64 in k == .search ? 1 : k == .social ? 2 : 3 } ?? 0
+            key = Hash64.mix(key ^ (utm.medium.map { $0.withUnsafeBytes { Hash64.hash($0) } } ?? 0x51))
+            key = Hash64.mix(key ^ (utm.source.map { $0.withUnsafeBytes { Hash64.hash($0) } } ?? 0x73))
+            if let c = channelCache[key] { channel = c } else {
+                channel = ChannelRules.classify(medium: utm.medium.map { String(decoding: $0, as: UTF8.self) },
+                                                source: utm.source.map { String(decoding: $0, as: UTF8.self) },
+                                                refKind: refKind, hasUTM: utm.any)
+                if channelCache.count >= Self.cacheLimit { channelCache.removeAll(keepingCapacity: true) }
+                channelCache[key] = channel
+            }
         }
         out.appendLiteral(",\"channel\":\""); out.append(contentsOf: channel.rawValue.utf8); out.append(0x22)
 

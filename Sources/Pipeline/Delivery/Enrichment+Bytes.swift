@@ -10,15 +10,15 @@ enum Bytes {
     /// Index of `needle` in `hay` (exact bytes), or nil.
     static func find(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8], from: Int = 0) -> Int? {
         guard needle.count > 0, hay.count - from >= needle.count, let base = hay.baseAddress else { return nil }
+        let n = needle.count
         let first = needle[0]
-        let last = hay.count - needle.count
-        var i = from
-        return needle.withUnsafeBytes { n -> Int? in
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        return needle.withUnsafeBytes { nb -> Int? in
+            var i = from
+            let last = hay.count - n
             while i <= last {
-                guard let p = memchr(base + i, Int32(first), last - i + 1) else { return nil }
-                let at = base.distance(to: UnsafeRawPointer(p))
-                if memcmp(base + at, n.baseAddress!, n.count) == 0 { return at }
-                i = at + 1
+                if p[i] == first && memcmp(p + i, nb.baseAddress!, n) == 0 { return i }
+                i += 1
             }
             return nil
         }

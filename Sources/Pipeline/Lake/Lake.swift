@@ -129,6 +129,27 @@ public final class LocalLake: Lake, @unchecked Sendable {
         lock.lock(); knownDirs.insert(dir); lock.unlock()
     }
 
+    /// Creates every missing directory first (parents before children), then syncs each parent
+    /// that gained an entry once, on a few threads.
+    private func ensureDirectories(_ dirs: [String]) throws {
+        lock.lock(); let todo = dirs.filter { !knownDirs.contains($0) }; lock.unlock()
+        if todo.isEmpty { return }
+        var missing = Set<String>()
+        for dir in todo {
+            var d = dir
+            while d.count > realRoot.count && !missing.contains(d) && !FileIO.exists(d) {
+                missing.insert(d); d = (d as NSString).deletingLastPathComponent
+            }
+        }
+        let ordered = missing.sorted { $0.count < $1.count }
+        for m in ordered where mkdir(m, 0o755) != 0 && errno != EEXIST {
+            throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
+        }
+        let parents = Array(Set(ordered.map { ($0 as NSString).deletingLastPathComponent }))
+        try parallelFor(parents.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(parents[$0]) }
+        lock.lock(); if knownDirs.count > 100_000 { knownDirs.removeAll() }; knownDirs.formUnion(todo); lock.unlock()
+    }
+
     public func put(_ key: String, _ bytes: [UInt8]) throws {
         let full = try path(key)
         let dir = (full as NSString).deletingLastPathComponent
@@ -155,7 +176,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
         if objects.count <= 1 { for o in objects { try put(o.key, o.bytes) }; return }
         let paths = try objects.map { try path($0.key) }
         let dirs = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
-        for d in dirs { try ensureDirectory(d) }
+        try ensureDirectories(dirs)
         lock.lock(); let base = tmpCounter; tmpCounter += UInt64(objects.count); lock.unlock()
         let pid = getpid()
         let tmps = paths.enumerated().map { i, p in

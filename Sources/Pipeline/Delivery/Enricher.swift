@@ -60,8 +60,7 @@ struct Enricher {
             if let t = Self.truncateIP(ipBytes) { rep.appendJSONString(t) } else { rep.appendLiteral("null") }
             replacements.append(((Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1), rep))
         }
-        if Bytes.find(rec, Self.tsStringNeedle) != nil || Bytes.find(rec, Self.tsStringNeedle2) != nil,
-           let r = TopLevelScan.valueRange(rec, key: "ts"), rec[r.lowerBound] == 0x22 {
+        if Self.mayHaveStringTS(rec), let r = TopLevelScan.valueRange(rec, key: "ts"), rec[r.lowerBound] == 0x22 {
             var rep: [UInt8] = []; rep.appendDecimal(e.tsMs)
             replacements.append((r, rep))
         }
@@ -172,8 +171,24 @@ struct Enricher {
         out.append(0x7D); out.append(0x0A)
     }
 
-    static let tsStringNeedle: [UInt8] = Array("\"ts\":\"".utf8)
-    static let tsStringNeedle2: [UInt8] = Array("\"ts\": \"".utf8)
+    /// True when the bytes hold `"ts":"` (or `"ts": "`): only then is ts an RFC 3339 string to
+    /// replace. Jumps from colon to colon with memchr; numbers (the common case) cost one pass.
+    static func mayHaveStringTS(_ rec: UnsafeRawBufferPointer) -> Bool {
+        guard let base = rec.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        let n = rec.count
+        var i = 4
+        while i < n {
+            guard let p = memchr(base + i, 0x3A, n - i) else { return false }
+            let at = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(p))
+            if at >= 4, base[at - 1] == 0x22, base[at - 2] == 0x73, base[at - 3] == 0x74, base[at - 4] == 0x22 {
+                var j = at + 1
+                while j < n, base[j] == 0x20 { j += 1 }
+                if j < n, base[j] == 0x22 { return true }
+            }
+            i = at + 1
+        }
+        return false
+    }
 
     /// IPv4 on bytes (the common case), IPv6 through `IPTruncation`.
     static func truncateIP(_ ip: [UInt8]) -> [UInt8]? {

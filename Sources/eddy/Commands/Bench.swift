@@ -11,6 +11,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     AggregatesBench(),
     FrameBenchCase(),
     IngestBench(),
+    DeliveryBench(),
 ]
 
 /// The dashboard's frame build + diff at 200×60 with 320 sites (TUI cannot see BenchmarkCase).

@@ -1,0 +1,91 @@
+import Foundation
+import CZstd
+import CZlib
+
+/// Compresses whole objects. Keeps one zstd context per instance (one per delivery thread).
+final class Compressor: @unchecked Sendable {
+    let mode: LakeCompression
+    private var cctx: OpaquePointer?
+
+    init(_ mode: LakeCompression) {
+        self.mode = mode
+        if case .zstd = mode { cctx = ZSTD_createCCtx() }
+    }
+    deinit { if let cctx { ZSTD_freeCCtx(cctx) } }
+
+    func compress(_ input: [UInt8]) throws -> [UInt8] {
+        switch mode {
+        case .none: return input
+        case .zstd(let level):
+            let bound = ZSTD_compressBound(input.count)
+            var out = [UInt8](repeating: 0, count: bound)
+            let n = out.withUnsafeMutableBytes { o in
+                input.withUnsafeBytes { i in ZSTD_compressCCtx(cctx, o.baseAddress, bound, i.baseAddress, i.count, level) }
+            }
+            if ZSTD_isError(n) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
+            out.removeSubrange(n...)
+            return out
+        case .gzip(let level):
+            return try Self.gzip(input, level: level)
+        }
+    }
+
+    static func gzip(_ input: [UInt8], level: Int32) throws -> [UInt8] {
+        var s = z_stream()
+        guard deflateInit2_(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw LakeError(.io, key: "", "gzip: deflateInit2 failed")
+        }
+        defer { deflateEnd(&s) }
+        let bound = Int(deflateBound(&s, uLong(input.count))) + 32
+        var out = [UInt8](repeating: 0, count: bound)
+        var produced = 0
+        let rc: Int32 = out.withUnsafeMutableBytes { o in
+            input.withUnsafeBytes { i in
+                s.next_in = UnsafeMutablePointer(mutating: i.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                s.avail_in = uInt(i.count)
+                s.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                s.avail_out = uInt(o.count)
+                let r = deflate(&s, Z_FINISH)
+                produced = o.count - Int(s.avail_out)
+                return r
+            }
+        }
+        guard rc == Z_STREAM_END else { throw LakeError(.io, key: "", "gzip: deflate returned \(rc)") }
+        out.removeSubrange(produced...)
+        return out
+    }
+
+    /// Decompression, for tests and tools reading the lake back.
+    static func decompress(_ data: [UInt8], key: String) throws -> [UInt8] {
+        if key.hasSuffix(".zst") {
+            let size = data.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+            guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN else { throw LakeError(.io, key: key, "not a zstd frame") }
+            var out = [UInt8](repeating: 0, count: Int(size))
+            let n = out.withUnsafeMutableBytes { o in data.withUnsafeBytes { i in ZSTD_decompress(o.baseAddress, o.count, i.baseAddress, i.count) } }
+            if ZSTD_isError(n) != 0 { throw LakeError(.io, key: key, "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
+            return out
+        }
+        if key.hasSuffix(".gz") {
+            var s = z_stream()
+            guard inflateInit2_(&s, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw LakeError(.io, key: key, "inflateInit2") }
+            defer { inflateEnd(&s) }
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            try data.withUnsafeBytes { i in
+                s.next_in = UnsafeMutablePointer(mutating: i.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                s.avail_in = uInt(i.count)
+                while true {
+                    let rc: Int32 = chunk.withUnsafeMutableBytes { c in
+                        s.next_out = c.baseAddress?.assumingMemoryBound(to: Bytef.self); s.avail_out = uInt(c.count)
+                        return inflate(&s, Z_NO_FLUSH)
+                    }
+                    out.append(contentsOf: chunk[0..<(chunk.count - Int(s.avail_out))])
+                    if rc == Z_STREAM_END { return }
+                    if rc != Z_OK { throw LakeError(.io, key: key, "inflate returned \(rc)") }
+                }
+            }
+            return out
+        }
+        return data
+    }
+}

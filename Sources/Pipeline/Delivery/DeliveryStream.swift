@@ -1,0 +1,418 @@
+import Foundation
+import Metrics
+
+/// Records of one partition (site) from one shard waiting in a buffer: the future object.
+struct ShardChunk {
+    var lines: [UInt8] = []
+    var firstOffset: UInt64
+    var lastOffset: UInt64
+    var records = 0
+    var oldestArrivalMs: Int64
+    var arrivals: [Int64] = []
+}
+
+/// A buffer per (delivery, partition). Its age counts from the first record buffered, like Firehose's.
+struct PartitionBuffer {
+    var site: String
+    var chunks: [Int: ShardChunk] = [:]
+    var bytes = 0
+    var records = 0
+    var firstBufferedAtMs: Int64
+    var oldestArrivalMs: Int64
+}
+
+/// Where a test may stop a flush to play a crash.
+public enum DeliveryCrashPoint: Sendable { case afterObjects, afterManifests }
+public struct SimulatedCrash: Error {}
+
+/// One Firehose-style delivery stream: reads the stream as consumer `lake-<name>`, transforms and
+/// enriches each record, buffers per partition, writes compressed objects, manifests and error
+/// objects to the lake, and only then moves its checkpoints.
+///
+/// All methods are serialised by one lock; `DeliveryService` calls `runOnce()` from its thread
+/// while `flush()` and `stats()` may come from anywhere.
+public final class DeliveryStream: @unchecked Sendable {
+    public let config: DeliveryConfig
+    let stream: ShardedStream
+    let consumer: StreamConsumer
+    let lake: any Lake
+    let clock: any StreamClock
+    let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+
+    private var enricher: Enricher
+    private let compressor: Compressor
+    /// One per flush worker thread.
+    private let compressors: [Compressor]
+    private let parser = EventParser()
+    private var transform: ExternalTransform?
+
+    private var buffers: [String: PartitionBuffer] = [:]
+    private var bufferedBytes = 0
+    /// Last offset handed to buffers or error objects, per shard index.
+    private var polledThrough: [Int: UInt64] = [:]
+    private var checkpointed: [Int: UInt64] = [:]   // last offset covered by a checkpoint
+    private var pendingErrors: [ErrorKey: ErrorChunk] = [:]
+    /// Recovery ledger: records already in an object listed by a manifest (shard → site → ranges).
+    private var delivered: [Int: [String: [ClosedRange<UInt64>]]] = [:]
+    private var deliveredMax: [Int: UInt64] = [:]
+    private var errorRanges: [Int: [ClosedRange<UInt64>]] = [:]
+    private var shardIdBytes: [Int: [UInt8]] = [:]
+
+    // Metrics
+    private var objectsWritten: Int64 = 0
+    private var bytesIn: Int64 = 0
+    private var objectBytesRaw: Int64 = 0
+    private var bytesWritten: Int64 = 0
+    private var errorsByType: [String: Int64] = [:]
+    private var latency = LatencyRecorder(intervalMs: 60_000)
+    private(set) public var recordsDelivered: Int64 = 0
+    private(set) public var recordsDropped: Int64 = 0
+    private(set) public var recordsSkippedAsRedelivered: Int64 = 0
+    /// True while the memory bound holds the consumer back.
+    private(set) public var readingPaused = false
+    /// Test hook: throw `SimulatedCrash` at this point of the next flush.
+    public var crashPoint: DeliveryCrashPoint?
+
+    struct ErrorKey: Hashable { var type: DeliveryErrorType; var shard: Int }
+    struct ErrorChunk { var lines: [UInt8] = []; var first: UInt64; var last: UInt64; var records = 0; var oldestArrivalMs: Int64 }
+
+    public init(config: DeliveryConfig, stream: ShardedStream, lake: any Lake, clock: any StreamClock = SystemClock(),
+                geo: (any CountryLookup)? = nil,
+                log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("eddy delivery: " + $0 + "\n").utf8)) }) throws {
+        let problems = config.problems()
+        if !problems.isEmpty { throw DeliveryConfigError(problems: problems) }
+        self.config = config; self.stream = stream; self.lake = lake; self.clock = clock; self.log = log
+        self.consumer = try stream.consumer(config.consumerName)
+        self.enricher = Enricher(geo: geo)
+        self.compressor = Compressor(config.compression)
+        self.compressors = (0..<max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))).map { _ in Compressor(config.compression) }
+        if let t = config.transform { transform = ExternalTransform(t, log: log) }
+        try recover()
+    }
+
+    deinit { transform?.stop() }
+
+    public func close() { lock.lock(); transform?.stop(); lock.unlock() }
+
+    // MARK: Recovery
+
+    private func nextCheckpointed(_ shard: Int) -> UInt64 {
+        (try? consumer.checkpointedOffset(shardId: ShardID.make(shard))).flatMap { $0 } ?? 0
+    }
+
+    /// After a crash the consumer resumes at its checkpoints, which may be behind records already
+    /// in durable objects (other partitions were still buffering). Manifests say which: those
+    /// records are skipped, so redelivery never duplicates them. Objects written without their
+    /// manifest are removed; their records are delivered again (usually under the same name).
+    private func recover() throws {
+        var inManifest = Set<String>()
+        for key in try lake.list(prefix: "_manifests/" + config.name) where key.hasSuffix(".json") {
+            guard let entries = Manifest.decode(try lake.read(key)) else { log("recovery: unreadable manifest \(key) ignored"); continue }
+            for e in entries {
+                inManifest.insert(e.url)
+                guard let n = LakeLayout.parseObjectName(e.url), n.delivery == config.name, let site = LakeLayout.site(ofKey: e.url) else { continue }
+                guard n.last.offset >= nextCheckpointed(n.shardIndex) else { continue }
+                delivered[n.shardIndex, default: [:]][site, default: []].append(n.first.offset...n.last.offset)
+                deliveredMax[n.shardIndex] = max(deliveredMax[n.shardIndex] ?? 0, n.last.offset)
+            }
+        }
+        var orphans = 0
+        for key in try lake.list(prefix: config.prefix) {
+            guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, !inManifest.contains(key) else { continue }
+            if n.last.offset >= nextCheckpointed(n.shardIndex) { try lake.delete(key); orphans += 1 }
+        }
+        if orphans > 0 { log("recovery: removed \(orphans) object(s) written without a manifest; their records are delivered again") }
+        // Format errors are deterministic without an external transform: skip ones already written.
+        if config.transform == nil {
+            for key in try lake.list(prefix: "errors/" + DeliveryErrorType.formatConversionFailed.rawValue) {
+                guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, n.last.offset >= nextCheckpointed(n.shardIndex) else { continue }
+                errorRanges[n.shardIndex, default: []].append(n.first.offset...n.last.offset)
+            }
+        }
+        let skipped = delivered.values.reduce(0) { $0 + $1.count }
+        if skipped > 0 { log("recovery: \(skipped) partition range(s) after the checkpoint are already delivered and will be skipped") }
+    }
+
+    private func alreadyDelivered(shard: Int, offset: UInt64, site: String) -> Bool {
+        guard let m = deliveredMax[shard], offset <= m, let ranges = delivered[shard]?[site] else { return false }
+        return ranges.contains { $0.contains(offset) }
+    }
+
+    // MARK: Run loop step
+
+    /// One step: flush what is due, read one poll's worth (unless the memory bound holds), buffer
+    /// it, flush what became due, write error objects, move checkpoints. Returns records read.
+    @discardableResult
+    public func runOnce() throws -> Int {
+        lock.lock(); defer { lock.unlock() }
+        return try step(forceFlush: false)
+    }
+
+    private func step(forceFlush: Bool) throws -> Int {
+        var read = 0
+        if bufferedBytes < config.maxBufferedBytes {
+            readingPaused = false
+            let room = config.maxBufferedBytes - bufferedBytes
+            let shards = max(1, stream.shardCountIncludingClosed)
+            let perShard = max(4096, min(config.pollBytesPerShard, room / shards))
+            let batches = try consumer.poll(maxRecordsPerShard: config.pollRecordsPerShard, maxBytesPerShard: perShard)
+            for b in batches { read += b.count; try ingest(b) }
+        } else {
+            readingPaused = true
+        }
+        try flushDue(force: forceFlush)
+        try writeErrors()
+        try moveCheckpoints()
+        return read
+    }
+
+    /// Returns when every record appended to the stream before the call is in a durable lake
+    /// object (or an error object) and the checkpoints cover it.
+    public func flush() throws {
+        lock.lock(); defer { lock.unlock() }
+        // Read up to the durable ends as of the call, not "until quiet": under steady load the
+        // stream is never quiet.
+        let targets = stream.durableEnds()
+        func reached() -> Bool {
+            targets.allSatisfy { idx, end in end == 0 || ((try? consumer.position(shardId: ShardID.make(idx))) ?? end) >= end }
+        }
+        while !reached() {
+            let n = try step(forceFlush: false)
+            if readingPaused { try flushDue(force: true); try moveCheckpoints(); continue }
+            if n == 0 { break }
+        }
+        try flushDue(force: true)
+        try writeErrors()
+        try moveCheckpoints()
+    }
+
+    // MARK: Ingest
+
+    private func shardBytes(_ idx: Int) -> [UInt8] {
+        if let b = shardIdBytes[idx] { return b }
+        let b = Array(ShardID.make(idx).utf8); shardIdBytes[idx] = b; return b
+    }
+
+    private func ingest(_ batch: ReadBatch) throws {
+        let shard = batch.shardIndex
+        let now = clock.nowMs()
+        var outcomes: [ExternalTransform.Outcome]? = nil
+        if let transform {
+            let reqs = (0..<batch.count).map { i in
+                ExternalTransform.Request(recordId: batch.sequenceNumber(i).description, arrivalMs: batch.records[i].arrivalMs, data: Array(batch.data(i)))
+            }
+            outcomes = transform.process(reqs)
+        }
+        var events: [ParsedEvent] = []
+        var errors: [RecordError] = []
+        let shardId = shardBytes(shard)
+        var seqScratch: [UInt8] = []
+        for i in 0..<batch.count {
+            let r = batch.records[i]
+            bytesIn += Int64(r.dataCount)
+            polledThrough[shard] = r.offset
+            var data: [UInt8]? = nil
+            if let outcomes {
+                switch outcomes[i] {
+                case .ok(let d): data = d
+                case .dropped: recordsDropped += 1; continue
+                case .failed(let code, let message):
+                    addError(.processingFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: code, message: message,
+                             raw: batch.data(i), attempts: (transform?.config.retries ?? 0) + 1, now: now)
+                    continue
+                }
+            }
+            events.removeAll(keepingCapacity: true); errors.removeAll(keepingCapacity: true)
+            var dueSite: String? = nil
+            func handle(_ rec: UnsafeRawBufferPointer) {
+                _ = self.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &events, errors: &errors)
+                guard events.count == 1, errors.isEmpty else {
+                    if self.errorRanges[shard]?.contains(where: { $0.contains(r.offset) }) == true { self.recordsSkippedAsRedelivered += 1; return }
+                    let (code, msg) = errors.first.map { ("EventParser." + $0.code.rawValue, $0.message) }
+                        ?? ("EventParser.recordCount", "a record must hold exactly one event; it held \(events.count)")
+                    self.addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: code, message: msg,
+                                  raw: data.map { ArraySlice($0) } ?? batch.data(i), attempts: 1, now: now)
+                    return
+                }
+                let e = events[0]
+                let site = String(decoding: UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]), as: UTF8.self)
+                if self.alreadyDelivered(shard: shard, offset: r.offset, site: site) { self.recordsSkippedAsRedelivered += 1; return }
+                // Defence in depth: the parser validated site_id; a partition must also be a safe key.
+                guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else {
+                    self.addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: "Delivery.InvalidPartition",
+                                  message: "site_id cannot name a lake partition", raw: batch.data(i), attempts: 1, now: now)
+                    return
+                }
+                // One lookup out and one back in: the buffer is moved, never copied.
+                var buf: PartitionBuffer
+                if let b = self.buffers.removeValue(forKey: site) { buf = b } else {
+                    if self.buffers.count >= self.config.maxActivePartitions {
+                        self.addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
+                                      code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                                      message: "more than \(self.config.maxActivePartitions) active partitions", raw: batch.data(i), attempts: 1, now: now)
+                        return
+                    }
+                    buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
+                }
+                Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
+                var chunk = buf.chunks.removeValue(forKey: shard)
+                    ?? ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
+                let before = chunk.lines.count
+                self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
+                let added = chunk.lines.count - before
+                chunk.lastOffset = r.offset; chunk.records += 1; chunk.arrivals.append(r.arrivalMs)
+                chunk.oldestArrivalMs = min(chunk.oldestArrivalMs, r.arrivalMs)
+                buf.chunks[shard] = chunk
+                buf.bytes += added
+                buf.records += 1
+                buf.oldestArrivalMs = min(buf.oldestArrivalMs, r.arrivalMs)
+                let full = buf.bytes >= self.config.sizeHintBytes
+                self.buffers[site] = buf
+                self.bufferedBytes += added
+                if full { dueSite = site }
+            }
+            if let data { data.withUnsafeBytes(handle) } else { batch.withData(i, handle) }
+            // Only the buffer that just grew can have crossed the size hint.
+            if let dueSite { try flushPartitions([dueSite]) }
+        }
+    }
+
+    /// The decimal sequence number (`SequenceNumber.description`) without going through String.
+    static func sequenceBytes(shard: Int, offset: UInt64, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.appendDecimal(Int64(shard + 1))
+        var digits: (UInt64, Int) = (offset, 0)
+        var tmp = [UInt8](repeating: 0x30, count: 20)
+        while digits.0 > 0 { tmp[19 - digits.1] = UInt8(48 + digits.0 % 10); digits.0 /= 10; digits.1 += 1 }
+        out.append(contentsOf: tmp)
+    }
+
+    private func addError(_ type: DeliveryErrorType, shard: Int, offset: UInt64, arrivalMs: Int64, code: String, message: String,
+                          raw: ArraySlice<UInt8>, attempts: Int, now: Int64) {
+        let key = ErrorKey(type: type, shard: shard)
+        var c = pendingErrors[key] ?? ErrorChunk(first: offset, last: offset, oldestArrivalMs: arrivalMs)
+        FailureRecord(attemptsMade: attempts, arrivalMs: arrivalMs, errorCode: code, errorMessage: message, endingMs: now, raw: raw).append(to: &c.lines)
+        c.last = offset; c.records += 1; c.oldestArrivalMs = min(c.oldestArrivalMs, arrivalMs)
+        pendingErrors[key] = c
+        errorsByType[type.rawValue, default: 0] += 1
+    }
+
+    // MARK: Flush
+
+    private func flushDue(force: Bool) throws {
+        let now = clock.nowMs()
+        let due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
+        if !due.isEmpty { try flushPartitions(due.sorted()) }
+    }
+
+    /// Writes one object per (partition, shard) of the given partitions, then one manifest per
+    /// shard listing them. Buffers are released only after both are durable.
+    private func flushPartitions(_ sites: [String]) throws {
+        struct Pending { var key: String; var site: String; var shard: Int; var first: SequenceNumber }
+        var pending: [Pending] = []
+        var inputs: [[UInt8]] = []
+        var records: [Int] = []
+        var latencies: [[Int64]] = []
+        for site in sites {
+            guard let b = buffers[site] else { continue }
+            for (shard, chunk) in b.chunks.sorted(by: { $0.key < $1.key }) {
+                let first = SequenceNumber(shardIndex: shard, offset: chunk.firstOffset)
+                let last = SequenceNumber(shardIndex: shard, offset: chunk.lastOffset)
+                let key = config.prefix + "/" + LakeLayout.partitionPath(site: site, oldestArrivalMs: chunk.oldestArrivalMs) + "/"
+                    + LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(shard), first: first, last: last,
+                                            ext: config.compression.fileExtension)
+                pending.append(Pending(key: key, site: site, shard: shard, first: first))
+                inputs.append(chunk.lines); records.append(chunk.records); latencies.append(chunk.arrivals)
+            }
+        }
+        // Compress on a few threads (one compressor each), then write and sync them together.
+        var bodies = [[UInt8]](repeating: [], count: inputs.count)
+        let workers = min(compressors.count, max(1, inputs.count))
+        let bodyLock = NSLock()
+        try parallelFor(workers, workers: workers) { w in
+            var i = w
+            while i < inputs.count {
+                let out = try compressors[w].compress(inputs[i])
+                bodyLock.lock(); bodies[i] = out; bodyLock.unlock()
+                i += workers
+            }
+        }
+        try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) })
+        var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
+        for (i, p) in pending.enumerated() {
+            objectsWritten += 1; bytesWritten += Int64(bodies[i].count); objectBytesRaw += Int64(inputs[i].count)
+            entries[p.shard, default: []].append((ManifestEntry(url: p.key, contentLength: bodies[i].count, records: records[i]), p.first))
+        }
+        if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
+        let now = clock.nowMs()
+        try lake.putAll(entries.sorted(by: { $0.key < $1.key }).map { shard, es in
+            (LakeLayout.manifestKey(delivery: config.name, nowMs: now, shardId: ShardID.make(shard), first: es.map(\.1).min()!),
+             Manifest.encode(es.map(\.0)))
+        })
+        if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }
+        let durableAt = clock.nowMs()
+        latency.roll(nowMs: durableAt)
+        for arr in latencies { for a in arr { latency.record(ms: max(0, durableAt - a)) }; recordsDelivered += Int64(arr.count) }
+        for site in sites { if let b = buffers.removeValue(forKey: site) { bufferedBytes -= b.bytes } }
+    }
+
+    private func writeErrors() throws {
+        guard !pendingErrors.isEmpty else { return }
+        let zstd: Bool = { if case .zstd = config.compression { return true }; return false }()
+        for (k, c) in pendingErrors.sorted(by: { ($0.key.type.rawValue, $0.key.shard) < ($1.key.type.rawValue, $1.key.shard) }) {
+            let (d, _) = LakeLayout.dateHour(c.oldestArrivalMs)
+            let name = LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(k.shard),
+                                             first: SequenceNumber(shardIndex: k.shard, offset: c.first),
+                                             last: SequenceNumber(shardIndex: k.shard, offset: c.last),
+                                             ext: zstd ? ".ndjson.zst" : ".ndjson")
+            let body = zstd ? try compressor.compress(c.lines) : c.lines
+            try lake.put("errors/\(k.type.rawValue)/dt=\(d)/\(name)", body)
+        }
+        pendingErrors.removeAll()
+    }
+
+    private func moveCheckpoints() throws {
+        var pendingFirst: [Int: UInt64] = [:]
+        for b in buffers.values { for (s, c) in b.chunks { pendingFirst[s] = min(pendingFirst[s] ?? .max, c.firstOffset) } }
+        for (shard, through) in polledThrough {
+            var target: UInt64
+            if let p = pendingFirst[shard] { guard p > 0 else { continue }; target = p - 1 } else { target = through }
+            target = min(target, through)
+            if let done = checkpointed[shard], done >= target { continue }
+            try consumer.checkpoint(SequenceNumber(shardIndex: shard, offset: target))
+            checkpointed[shard] = target
+        }
+    }
+
+    // MARK: Stats
+
+    public func stats() -> DeliveryStats {
+        lock.lock(); defer { lock.unlock() }
+        let now = clock.nowMs()
+        let bs = buffers.values.sorted { $0.bytes > $1.bytes }.map { b -> BufferStats in
+            let age = max(0, now - b.firstBufferedAtMs)
+            return BufferStats(partition: LakeLayout.partitionPath(site: b.site, oldestArrivalMs: b.oldestArrivalMs),
+                               bytes: Int64(b.bytes), records: Int64(b.records), ageMs: age,
+                               msToNextFlush: max(0, config.intervalMs - age))
+        }
+        return DeliveryStats(name: config.name, sizeHintBytes: Int64(config.sizeHintBytes), intervalHintMs: config.intervalMs,
+                             buffers: bs, objectsWritten: objectsWritten, bytesIn: bytesIn, bytesWritten: bytesWritten,
+                             compressionRatio: bytesWritten > 0 ? Double(objectBytesRaw) / Double(bytesWritten) : 0,
+                             errorsByType: errorsByType, deliveryLatency: latency.summary())
+    }
+
+    /// Total bytes held in buffers now.
+    public var bufferedByteCount: Int { lock.lock(); defer { lock.unlock() }; return bufferedBytes }
+    public var activePartitions: Int { lock.lock(); defer { lock.unlock() }; return buffers.count }
+}
+
+extension ShardedStream {
+    /// Durable end (exclusive offset) of every shard, by index: what `flush()` must reach.
+    func durableEnds() -> [Int: UInt64] {
+        cond.lock(); defer { cond.unlock() }
+        var out: [Int: UInt64] = [:]
+        for s in shards { out[s.desc.index] = s.durableOffset }
+        return out
+    }
+}

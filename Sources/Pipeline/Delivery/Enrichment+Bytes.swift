@@ -1,0 +1,130 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Byte helpers the enrichment stage uses instead of Foundation strings on the hot path.
+enum Bytes {
+    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+
+    /// Index of `needle` in `hay` (exact bytes), or nil.
+    static func find(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8], from: Int = 0) -> Int? {
+        guard needle.count > 0, hay.count - from >= needle.count, let base = hay.baseAddress else { return nil }
+        let n = needle.count
+        let first = needle[0]
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        return needle.withUnsafeBytes { nb -> Int? in
+            var i = from
+            let last = hay.count - n
+            while i <= last {
+                if p[i] == first && memcmp(p + i, nb.baseAddress!, n) == 0 { return i }
+                i += 1
+            }
+            return nil
+        }
+    }
+
+    static func equalsLower(_ a: UnsafeRawBufferPointer, _ lowerLiteral: String) -> Bool {
+        let b = lowerLiteral.utf8
+        guard a.count == b.count else { return false }
+        var i = 0
+        for c in b { if lower(a[i]) != c { return false }; i += 1 }
+        return true
+    }
+
+    static func isValidUTF8(_ b: [UInt8]) -> Bool {
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            let len: Int
+            if c & 0xE0 == 0xC0 && c >= 0xC2 { len = 2 } else if c & 0xF0 == 0xE0 { len = 3 } else if c & 0xF8 == 0xF0 && c <= 0xF4 { len = 4 } else { return false }
+            if i + len > n { return false }
+            for k in 1..<len where b[i + k] & 0xC0 != 0x80 { return false }
+            i += len
+        }
+        return true
+    }
+
+    /// `%XX` and `+` decoded (query-string values). Returns the raw bytes if the result is not UTF-8.
+    static func percentDecode(_ s: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count)
+        var i = 0
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: return nil
+            }
+        }
+        var changed = false
+        while i < s.count {
+            let c = s[i]
+            if c == 0x2B { out.append(0x20); changed = true; i += 1; continue }
+            if c == 0x25, i + 2 < s.count, let h = hex(s[i + 1]), let l = hex(s[i + 2]) {
+                out.append(h << 4 | l); changed = true; i += 3; continue
+            }
+            out.append(c); i += 1
+        }
+        if changed && !isValidUTF8(out) { return Array(s) }
+        return out
+    }
+}
+
+/// Appending JSON to a byte buffer.
+extension Array where Element == UInt8 {
+    @inline(__always) mutating func appendLiteral(_ s: StaticString) {
+        s.withUTF8Buffer { append(contentsOf: $0) }
+    }
+
+    /// A JSON string (with quotes) of raw bytes, escaping what JSON requires.
+    mutating func appendJSONString(_ b: UnsafeRawBufferPointer) {
+        append(0x22)
+        var needs = false
+        for c in b where c < 0x20 || c == 0x22 || c == 0x5C { needs = true; break }
+        if !needs { append(contentsOf: b) } else {
+            for c in b {
+                switch c {
+                case 0x22: append(0x5C); append(0x22)
+                case 0x5C: append(0x5C); append(0x5C)
+                case 0x0A: append(0x5C); append(0x6E)
+                case 0x0D: append(0x5C); append(0x72)
+                case 0x09: append(0x5C); append(0x74)
+                case 0..<0x20:
+                    appendLiteral("\\u00")
+                    let h: [UInt8] = Array("0123456789abcdef".utf8)
+                    append(h[Int(c >> 4)]); append(h[Int(c & 15)])
+                default: append(c)
+                }
+            }
+        }
+        append(0x22)
+    }
+
+    mutating func appendJSONString(_ b: [UInt8]) { b.withUnsafeBytes { appendJSONString($0) } }
+    mutating func appendJSONString(_ s: String) { var s = s; s.withUTF8 { appendJSONString(UnsafeRawBufferPointer($0)) } }
+
+    mutating func appendDecimal(_ v: Int64) {
+        if v == 0 { append(0x30); return }
+        var x = v.magnitude
+        if v < 0 { append(0x2D) }
+        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        Swift.withUnsafeMutableBytes(of: &tmp) { t in
+            while x > 0 { t[n] = UInt8(48 + x % 10); x /= 10; n += 1 }
+            for i in stride(from: n - 1, through: 0, by: -1) { append(t[i]) }
+        }
+    }
+
+    mutating func appendHex16(_ v: UInt64) {
+        let h: StaticString = "0123456789abcdef"
+        h.withUTF8Buffer { d in
+            for s in stride(from: 60, through: 0, by: -4) { append(d[Int((v >> UInt64(s)) & 15)]) }
+        }
+    }
+}

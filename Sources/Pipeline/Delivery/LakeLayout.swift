@@ -1,0 +1,110 @@
+import Foundation
+
+/// Names of things in the lake (docs/LAKE.md is the contract; field order and spelling matter).
+enum LakeLayout {
+    /// "YYYY-MM-DD" and "HH" (UTC) of an epoch-ms instant.
+    static func dateHour(_ ms: Int64) -> (String, String) {
+        let days = Int(floor(Double(ms) / 86_400_000))
+        let (y, m, d) = RFC3339.civilFromDays(days)
+        let hour = Int((ms - Int64(days) * 86_400_000) / 3_600_000)
+        func p2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let ys = String(y)
+        return (String(repeating: "0", count: max(0, 4 - ys.count)) + ys + "-" + p2(m) + "-" + p2(d), p2(hour))
+    }
+
+    static func partitionPath(site: String, oldestArrivalMs: Int64) -> String {
+        let (d, h) = dateHour(oldestArrivalMs)
+        return "site=\(site)/dt=\(d)/hr=\(h)"
+    }
+
+    static func objectName(delivery: String, shardId: String, first: SequenceNumber, last: SequenceNumber, ext: String) -> String {
+        "\(delivery)-\(shardId)-\(first)-\(last)\(ext)"
+    }
+
+    static func manifestKey(delivery: String, nowMs: Int64, shardId: String, first: SequenceNumber) -> String {
+        let t = String(max(0, nowMs))
+        return "_manifests/\(delivery)/" + String(repeating: "0", count: max(0, 20 - t.count)) + t + "-\(shardId)-\(first).json"
+    }
+
+    struct ObjectName: Equatable {
+        var delivery: String
+        var shardIndex: Int
+        var first: SequenceNumber
+        var last: SequenceNumber
+    }
+
+    /// Parses the last path component of an object or error key; nil for anything else.
+    static func parseObjectName(_ key: String) -> ObjectName? {
+        guard let base = key.split(separator: "/").last, let dot = base.range(of: ".ndjson") else { return nil }
+        let parts = base[..<dot.lowerBound].split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 5, parts[parts.count - 4] == "shardId",
+              let idx = ShardID.index(of: "shardId-" + parts[parts.count - 3]),
+              let f = SequenceNumber(String(parts[parts.count - 2])), let l = SequenceNumber(String(parts[parts.count - 1])),
+              f.shardIndex == idx, l.shardIndex == idx else { return nil }
+        return ObjectName(delivery: parts[0..<(parts.count - 4)].joined(separator: "-"), shardIndex: idx, first: f, last: l)
+    }
+
+    /// The `site=` value of a key, nil when it has none.
+    static func site(ofKey key: String) -> String? {
+        for c in key.split(separator: "/") where c.hasPrefix("site=") { return String(c.dropFirst(5)) }
+        return nil
+    }
+}
+
+/// Firehose's error-output types used as `errors/<type>/`.
+public enum DeliveryErrorType: String, Sendable, CaseIterable {
+    case processingFailed = "processing-failed"
+    case formatConversionFailed = "format-conversion-failed"
+    case partitionLimitExceeded = "partition-limit-exceeded"
+}
+
+/// One line of an error object, in Firehose's failure-record shape.
+struct FailureRecord {
+    var attemptsMade: Int
+    var arrivalMs: Int64
+    var errorCode: String
+    var errorMessage: String
+    var endingMs: Int64
+    var raw: ArraySlice<UInt8>
+
+    func append(to out: inout [UInt8]) {
+        out.appendLiteral("{\"attemptsMade\":"); out.appendDecimal(Int64(attemptsMade))
+        out.appendLiteral(",\"arrivalTimestamp\":"); out.appendDecimal(arrivalMs)
+        out.appendLiteral(",\"errorCode\":"); out.appendJSONString(errorCode)
+        out.appendLiteral(",\"errorMessage\":"); out.appendJSONString(errorMessage)
+        out.appendLiteral(",\"attemptEndingTimestamp\":"); out.appendDecimal(endingMs)
+        out.appendLiteral(",\"rawData\":\""); out.append(contentsOf: Data(raw).base64EncodedData()); out.appendLiteral("\"}\n")
+    }
+}
+
+/// A Redshift COPY manifest entry.
+struct ManifestEntry {
+    var url: String
+    var contentLength: Int
+    var records: Int
+}
+
+enum Manifest {
+    static func encode(_ entries: [ManifestEntry]) -> [UInt8] {
+        var o: [UInt8] = []
+        o.appendLiteral("{\"entries\":[")
+        for (i, e) in entries.enumerated() {
+            if i > 0 { o.append(0x2C) }
+            o.appendLiteral("{\"url\":"); o.appendJSONString(e.url)
+            o.appendLiteral(",\"mandatory\":true,\"meta\":{\"content_length\":"); o.appendDecimal(Int64(e.contentLength))
+            o.appendLiteral(",\"records\":"); o.appendDecimal(Int64(e.records)); o.appendLiteral("}}")
+        }
+        o.appendLiteral("]}\n")
+        return o
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [ManifestEntry]? {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let entries = obj["entries"] as? [[String: Any]] else { return nil }
+        return entries.compactMap { e in
+            guard let url = e["url"] as? String else { return nil }
+            let meta = e["meta"] as? [String: Any]
+            return ManifestEntry(url: url, contentLength: (meta?["content_length"] as? Int) ?? 0, records: (meta?["records"] as? Int) ?? 0)
+        }
+    }
+}

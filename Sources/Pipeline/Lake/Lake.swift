@@ -1,0 +1,247 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What went wrong with a lake operation: a code, the key and the cause.
+public struct LakeError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable { case invalidKey, notFound, io }
+    public var code: Code
+    public var key: String
+    public var message: String
+    public init(_ code: Code, key: String, _ message: String) { self.code = code; self.key = key; self.message = message }
+    public var description: String { "lake \(code.rawValue) '\(key)': \(message)" }
+}
+
+/// The object store the lake lives in (S3 analogue). Keys are relative, '/'-separated paths such as
+/// `events/site=a/dt=2026-11-26/hr=09/events-shardId-000000000000-1…-1….ndjson.zst`.
+/// `put` is atomic and durable when it returns: a reader sees the old object or the whole new one.
+public protocol Lake: Sendable {
+    func put(_ key: String, _ bytes: [UInt8]) throws
+    /// Every key under `prefix` (recursively), sorted. A prefix that does not exist lists nothing.
+    func list(prefix: String) throws -> [String]
+    func read(_ key: String) throws -> [UInt8]
+    func delete(_ key: String) throws
+    func exists(_ key: String) -> Bool
+    /// Puts several objects; each is atomic, and all are durable when it returns. A store may
+    /// overlap their writes and syncs (the local one does).
+    func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws
+}
+
+extension Lake {
+    public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
+        for o in objects { try put(o.key, o.bytes) }
+    }
+}
+
+/// Runs `body(i)` for i in 0..<count on up to `workers` threads; rethrows the first error.
+/// `body` must only touch shared state under its own lock (the callers write disjoint slots).
+func parallelFor(_ count: Int, workers: Int, _ body: (Int) throws -> Void) throws {
+    if count <= 1 || workers <= 1 { for i in 0..<count { try body(i) }; return }
+    final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var firstError: Error?
+    }
+    struct Unchecked<T>: @unchecked Sendable { let value: T }
+    let state = State()
+    let w = min(workers, count)
+    withoutActuallyEscaping(body) { escapable in
+        let fn = Unchecked(value: escapable)
+        DispatchQueue.concurrentPerform(iterations: w) { k in
+            var i = k
+            while i < count {
+                do { try fn.value(i) } catch {
+                    state.lock.lock(); if state.firstError == nil { state.firstError = error }; state.lock.unlock(); return
+                }
+                i += w
+            }
+        }
+    }
+    if let e = state.firstError { throw e }
+}
+
+public enum LakeKey {
+    /// Why `key` may not address an object, or nil when it may. Keys are relative, have no empty,
+    /// "." or ".." component, no NUL or backslash, and no component starting with "." (temp files).
+    public static func problem(_ key: String) -> String? {
+        if key.isEmpty { return "empty key" }
+        if key.utf8.count > 1024 { return "key longer than 1024 bytes" }
+        if key.hasPrefix("/") { return "absolute key" }
+        for c in key.utf8 where c == 0 || c == 0x5C || c < 0x20 { return "control character or backslash in key" }
+        for comp in key.split(separator: "/", omittingEmptySubsequences: false) {
+            if comp.isEmpty { return "empty path component" }
+            if comp == "." || comp == ".." { return "'\(comp)' path component" }
+            if comp.hasPrefix(".") { return "hidden path component '\(comp)'" }
+        }
+        return nil
+    }
+}
+
+/// The lake as a local directory. Every write goes temp file → fsync → rename → directory fsync;
+/// new directories are fsynced into their parents so the path itself survives a crash.
+public final class LocalLake: Lake, @unchecked Sendable {
+    public let root: String
+    private let realRoot: String
+    private let lock = NSLock()
+    private var tmpCounter: UInt64 = 0
+    private var knownDirs: Set<String> = []
+
+    public init(root: String) throws {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+        try FileIO.makeDirectory(r)
+        guard let real = realpath(r, nil) else { throw LakeError(.io, key: "", "cannot resolve lake root \(r)") }
+        realRoot = String(cString: real)
+        free(real)
+    }
+
+    /// The absolute path of `key`, after checking it cannot leave the root (also through symlinks
+    /// of existing directories on the way).
+    public func path(_ key: String) throws -> String {
+        if let p = LakeKey.problem(key) { throw LakeError(.invalidKey, key: key, p) }
+        let full = realRoot + "/" + key
+        // Resolve the deepest existing ancestor and check it is inside the root.
+        var dir = (full as NSString).deletingLastPathComponent
+        while !dir.isEmpty && dir != "/" {
+            if let real = realpath(dir, nil) {
+                let r = String(cString: real); free(real)
+                guard r == realRoot || r.hasPrefix(realRoot + "/") else {
+                    throw LakeError(.invalidKey, key: key, "resolves outside the lake root")
+                }
+                break
+            }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return full
+    }
+
+    private func ensureDirectory(_ dir: String) throws {
+        lock.lock(); let known = knownDirs.contains(dir); lock.unlock()
+        if known { return }
+        var missing: [String] = []
+        var d = dir
+        while !FileIO.exists(d) && d.count > realRoot.count { missing.append(d); d = (d as NSString).deletingLastPathComponent }
+        for m in missing.reversed() {
+            if mkdir(m, 0o755) != 0 && errno != EEXIST { throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())") }
+            try FileIO.fsyncDirectory((m as NSString).deletingLastPathComponent)
+        }
+        lock.lock(); knownDirs.insert(dir); lock.unlock()
+    }
+
+    /// Creates every missing directory first (parents before children), then syncs each parent
+    /// that gained an entry once, on a few threads.
+    private func ensureDirectories(_ dirs: [String]) throws {
+        lock.lock(); let todo = dirs.filter { !knownDirs.contains($0) }; lock.unlock()
+        if todo.isEmpty { return }
+        var missing = Set<String>()
+        for dir in todo {
+            var d = dir
+            while d.count > realRoot.count && !missing.contains(d) && !FileIO.exists(d) {
+                missing.insert(d); d = (d as NSString).deletingLastPathComponent
+            }
+        }
+        let ordered = missing.sorted { $0.count < $1.count }
+        for m in ordered where mkdir(m, 0o755) != 0 && errno != EEXIST {
+            throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
+        }
+        let parents = Array(Set(ordered.map { ($0 as NSString).deletingLastPathComponent }))
+        try parallelFor(parents.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(parents[$0]) }
+        lock.lock(); if knownDirs.count > 100_000 { knownDirs.removeAll() }; knownDirs.formUnion(todo); lock.unlock()
+    }
+
+    public func put(_ key: String, _ bytes: [UInt8]) throws {
+        let full = try path(key)
+        let dir = (full as NSString).deletingLastPathComponent
+        try ensureDirectory(dir)
+        lock.lock(); tmpCounter += 1; let n = tmpCounter; lock.unlock()
+        let tmp = dir + "/." + (full as NSString).lastPathComponent + ".tmp-\(getpid())-\(n)"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw LakeError(.io, key: key, "cannot create \(tmp): \(FileIO.errnoText())") }
+        do {
+            try bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmp) }
+            if fsync(fd) != 0 { throw LakeError(.io, key: key, "fsync: \(FileIO.errnoText())") }
+        } catch {
+            close(fd); unlink(tmp); throw error
+        }
+        close(fd)
+        if rename(tmp, full) != 0 { let e = FileIO.errnoText(); unlink(tmp); throw LakeError(.io, key: key, "rename: \(e)") }
+        try FileIO.fsyncDirectory(dir)
+    }
+
+    /// Overlaps the fsyncs of many objects: all temp files are written and synced by a few threads
+    /// (the filesystem journal commits concurrent syncs together), then renamed, then every touched
+    /// directory is synced once.
+    public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
+        if objects.count <= 1 { for o in objects { try put(o.key, o.bytes) }; return }
+        let paths = try objects.map { try path($0.key) }
+        let dirs = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
+        try ensureDirectories(dirs)
+        lock.lock(); let base = tmpCounter; tmpCounter += UInt64(objects.count); lock.unlock()
+        let pid = getpid()
+        let tmps = paths.enumerated().map { i, p in
+            (p as NSString).deletingLastPathComponent + "/." + (p as NSString).lastPathComponent + ".tmp-\(pid)-\(base + UInt64(i) + 1)"
+        }
+        do {
+            try parallelFor(objects.count, workers: LocalLake.syncWorkers) { i in
+                let fd = open(tmps[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if fd < 0 { throw LakeError(.io, key: objects[i].key, "cannot create \(tmps[i]): \(FileIO.errnoText())") }
+                defer { close(fd) }
+                try objects[i].bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
+                if fsync(fd) != 0 { throw LakeError(.io, key: objects[i].key, "fsync: \(FileIO.errnoText())") }
+            }
+        } catch {
+            for t in tmps { unlink(t) }
+            throw error
+        }
+        for i in 0..<objects.count where rename(tmps[i], paths[i]) != 0 {
+            let e = FileIO.errnoText()
+            for t in tmps[i...] { unlink(t) }
+            throw LakeError(.io, key: objects[i].key, "rename: \(e)")
+        }
+        try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
+    }
+
+    static let syncWorkers = 8
+
+    public func list(prefix: String) throws -> [String] {
+        var p = prefix
+        while p.hasSuffix("/") { p.removeLast() }
+        if !p.isEmpty, let problem = LakeKey.problem(p) { throw LakeError(.invalidKey, key: prefix, problem) }
+        let base = p.isEmpty ? realRoot : try path(p)
+        var out: [String] = []
+        guard let e = FileManager.default.enumerator(atPath: base) else { return [] }
+        while let rel = e.nextObject() as? String {
+            if rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: base + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out.append(p.isEmpty ? rel : p + "/" + rel)
+            }
+        }
+        return out.sorted()
+    }
+
+    public func read(_ key: String) throws -> [UInt8] {
+        let full = try path(key)
+        guard FileIO.exists(full) else { throw LakeError(.notFound, key: key, "no such object") }
+        do { return try FileIO.readWholeFile(full) } catch { throw LakeError(.io, key: key, "\(error)") }
+    }
+
+    public func delete(_ key: String) throws {
+        let full = try path(key)
+        if unlink(full) != 0 && errno != ENOENT { throw LakeError(.io, key: key, "unlink: \(FileIO.errnoText())") }
+        try FileIO.fsyncDirectory((full as NSString).deletingLastPathComponent)
+    }
+
+    public func exists(_ key: String) -> Bool {
+        guard let full = try? path(key) else { return false }
+        return FileIO.exists(full)
+    }
+
+    /// Size in bytes of an object, nil when absent.
+    public func size(_ key: String) -> Int64? {
+        guard let full = try? path(key) else { return nil }
+        var st = stat()
+        return stat(full, &st) == 0 ? Int64(st.st_size) : nil
+    }
+}

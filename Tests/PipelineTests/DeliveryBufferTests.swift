@@ -1,0 +1,142 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+import Metrics
+
+final class DeliveryBufferTests: XCTestCase {
+    func testBufferIsWrittenOnceItReachesTheSizeHint() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery { $0.intervalMs = 900_000 }
+        let pad = String(repeating: "x", count: 900)
+        try await h.append((0..<2000).map { simpleEvent(site: "big", i: $0, extra: #","title":"\#(pad)""#) })
+        try d.runOnce()
+        let objects = try h.lake.list(prefix: "events")
+        XCTAssertGreaterThanOrEqual(objects.count, 1, "2 MB into a 1 MiB size hint must write at least one object with no time passing")
+        let s = d.stats()
+        XCTAssertLessThan(s.buffers.first?.bytes ?? 0, Int64(1 << 20), "what stays buffered is below the hint")
+        XCTAssertEqual(try h.lines().count + Int(s.buffers.first?.records ?? 0), 2000)
+    }
+
+    func testBufferIsWrittenWhenItsAgeReachesTheIntervalOnTheInjectedClock() async throws {
+        let h = try DeliveryHarness(self)
+        let d = try h.delivery { $0.intervalMs = 60_000 }
+        try await h.append((0..<10).map { simpleEvent(site: "a", i: $0) })
+        try d.runOnce()
+        XCTAssertEqual(try h.lake.list(prefix: "events").count, 0)
+        XCTAssertEqual(d.stats().buffers.first?.msToNextFlush, 60_000)
+        h.clock.advance(byMs: 59_999)
+        try d.runOnce()
+        XCTAssertEqual(try h.lake.list(prefix: "events").count, 0, "one ms before the interval nothing is written")
+        XCTAssertEqual(d.stats().buffers.first?.ageMs, 59_999)
+        h.clock.advance(byMs: 1)
+        try d.runOnce()
+        XCTAssertGreaterThan(try h.lake.list(prefix: "events").count, 0)
+        XCTAssertEqual(try h.lines().count, 10)
+        XCTAssertTrue(d.stats().buffers.isEmpty)
+        let s = d.stats()
+        XCTAssertEqual(s.deliveryLatency.count, 10)
+        XCTAssertGreaterThan(s.compressionRatio, 1)
+    }
+
+    func testObjectsLandInSiteDateHourPartitionsWithNamesFromShardAndSequences() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery()
+        try await h.append([simpleEvent(site: "shop-a", i: 0), simpleEvent(site: "shop-b", i: 1), simpleEvent(site: "shop-a", i: 2)])
+        try d.flush()
+        let keys = try h.lake.list(prefix: "events")
+        XCTAssertEqual(keys, [
+            "events/site=shop-a/dt=2025-11-26/hr=09/events-shardId-000000000000-100000000000000000000-100000000000000000002.ndjson.zst",
+            "events/site=shop-b/dt=2025-11-26/hr=09/events-shardId-000000000000-100000000000000000001-100000000000000000001.ndjson.zst",
+        ])
+        let manifests = try h.lake.list(prefix: "_manifests/events")
+        XCTAssertEqual(manifests.count, 1)
+        XCTAssertTrue(manifests[0].hasPrefix("_manifests/events/0000000\(deliveryT0)-shardId-000000000000-100000000000000000000"), manifests[0])
+        let m = try JSONSerialization.jsonObject(with: Data(try h.lake.read(manifests[0]))) as! [String: Any]
+        let entries = m["entries"] as! [[String: Any]]
+        XCTAssertEqual(entries.map { $0["url"] as! String }.sorted(), keys)
+        for e in entries {
+            XCTAssertEqual(e["mandatory"] as? Bool, true)
+            let meta = e["meta"] as! [String: Any]
+            XCTAssertEqual(meta["content_length"] as? Int, Int(h.lake.size(e["url"] as! String)!))
+        }
+        XCTAssertEqual(entries.map { ($0["meta"] as! [String: Any])["records"] as! Int }.reduce(0, +), 3)
+        XCTAssertEqual(try h.stream.consumer("lake-events").checkpointedOffset(shardId: "shardId-000000000000"), 3)
+    }
+
+    func testPartitionHourComesFromTheOldestArrivalInUTC() {
+        XCTAssertEqual(LakeLayout.partitionPath(site: "s", oldestArrivalMs: 1_764_115_199_999), "site=s/dt=2025-11-25/hr=23")
+        XCTAssertEqual(LakeLayout.partitionPath(site: "s", oldestArrivalMs: 1_764_115_200_000), "site=s/dt=2025-11-26/hr=00")
+    }
+
+    func testSitesBeyondThePartitionCapGoToTheErrorPrefix() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery { $0.maxActivePartitions = 2 }
+        try await h.append([simpleEvent(site: "a", i: 0), simpleEvent(site: "b", i: 1), simpleEvent(site: "c", i: 2), simpleEvent(site: "a", i: 3)])
+        try d.flush()
+        XCTAssertEqual(Set(try h.lines().map { $0["site_id"] as! String }), ["a", "b"])
+        let errs = try h.lines("errors/partition-limit-exceeded")
+        XCTAssertEqual(errs.count, 1)
+        XCTAssertEqual(errs[0]["errorCode"] as? String, "DynamicPartitioning.ActivePartitionsLimitExceeded")
+        let raw = Data(base64Encoded: errs[0]["rawData"] as! String)!
+        XCTAssertEqual(String(decoding: raw, as: UTF8.self), simpleEvent(site: "c", i: 2))
+        XCTAssertEqual(d.stats().errorsByType["partition-limit-exceeded"], 1)
+        XCTAssertTrue(try h.lake.list(prefix: "errors/partition-limit-exceeded")[0].hasPrefix("errors/partition-limit-exceeded/dt=2025-11-26/events-shardId-000000000000-"))
+    }
+
+    func testInvalidEventsGoToFormatConversionFailedWithTheirReason() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery()
+        try await h.append([simpleEvent(site: "a", i: 0), #"{"site_id":"../../etc","type":"x","ts":1764115100000}"#, "not json"])
+        try d.flush()
+        XCTAssertEqual(try h.lines().count, 1)
+        let errs = try h.lines("errors/format-conversion-failed")
+        XCTAssertEqual(errs.count, 2)
+        XCTAssertTrue(errs.allSatisfy { ($0["errorCode"] as! String).hasPrefix("EventParser.") })
+        XCTAssertEqual(errs.map { $0["attemptsMade"] as! Int }, [1, 1])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.dir + "/etc"))
+    }
+
+    func testMemoryBoundStopsReadingInsteadOfGrowing() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery {
+            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 64 << 10; $0.intervalMs = 60_000
+        }
+        let pad = String(repeating: "y", count: 600)
+        // 3 sites, none reaching the size hint alone, 2.7 MB in total.
+        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
+        for _ in 0..<40 { try d.runOnce() }
+        XCTAssertTrue(d.readingPaused)
+        XCTAssertLessThan(d.bufferedByteCount, (1 << 20) + (64 << 10) * 2)
+        let position = try h.stream.consumer("lake-events").position(shardId: "shardId-000000000000")
+        XCTAssertLessThan(position, 3000, "the consumer stopped before the end: lag grows instead of memory")
+        XCTAssertEqual(try d.runOnce(), 0)
+        h.clock.advance(byMs: 60_000)
+        try d.flush()
+        XCTAssertEqual(try h.lines().count, 3000)
+    }
+
+    func testConfigValidationReportsEveryProblemTogether() {
+        var c = DeliveryConfig(name: "bad name", prefix: "../x")
+        c.sizeHintBytes = 0
+        c.intervalMs = 1_000_000
+        c.compression = .zstd(level: 40)
+        c.transform = ExternalTransformConfig(command: [], timeoutMs: 0)
+        let p = c.problems()
+        XCTAssertGreaterThanOrEqual(p.count, 6, p.joined(separator: "\n"))
+        XCTAssertThrowsError(try validateDeliveries([DeliveryConfig(), DeliveryConfig()])) { e in
+            XCTAssertTrue("\(e)".contains("used twice"))
+        }
+    }
+
+    func testServiceFlushReturnsWhenEverythingAppendedIsDurable() async throws {
+        let h = try DeliveryHarness(self)
+        let svc = try DeliveryService(lake: h.lake, streams: ["clickstream": h.stream], clock: h.clock, log: { _ in })
+        svc.start()
+        try await h.append((0..<500).map { simpleEvent(site: "s\($0 % 7)", i: $0) }, key: { "s\($0)" })
+        try await svc.flush()
+        XCTAssertEqual(try h.lines().count, 500)
+        svc.stop()
+        XCTAssertEqual(svc.stats().first?.name, "events")
+        XCTAssertThrowsError(try DeliveryService(lake: h.lake, streams: [:], configs: [DeliveryConfig()]))
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+final class LakeTests: XCTestCase {
+    func testKeysThatWouldLeaveTheLakeAreRefused() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/..", "", "a/.hidden", "a\\..\\b", "a\u{0}b"] {
+            XCTAssertThrowsError(try lake.put(bad, [1]), bad) { e in XCTAssertEqual((e as? LakeError)?.code, .invalidKey, bad) }
+        }
+        // A symlink inside the lake that points outside it.
+        try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/lake/link", withDestinationPath: dir + "/outside")
+        XCTAssertThrowsError(try lake.put("link/x", [1]))
+        XCTAssertThrowsError(try lake.read("link/x"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/outside/x"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x"))
+    }
+
+    func testPutIsAtomicListReadDelete() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        try lake.put("p/site=a/x.ndjson", Array("one".utf8))
+        try lake.put("p/site=a/x.ndjson", Array("two".utf8))
+        try lake.put("p/site=b/y.ndjson", Array("3".utf8))
+        XCTAssertEqual(try lake.list(prefix: "p"), ["p/site=a/x.ndjson", "p/site=b/y.ndjson"])
+        XCTAssertEqual(try lake.list(prefix: "nothing"), [])
+        XCTAssertEqual(String(decoding: try lake.read("p/site=a/x.ndjson"), as: UTF8.self), "two")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/lake/p/site=a"), ["x.ndjson"], "no temp files left")
+        try lake.delete("p/site=a/x.ndjson")
+        XCTAssertFalse(lake.exists("p/site=a/x.ndjson"))
+    }
+
+    func testObjectNamesRoundTrip() {
+        let n = LakeLayout.parseObjectName("events/site=a/dt=2025-11-26/hr=09/my-delivery-shardId-000000000003-400000000000000000007-400000000000000000042.ndjson.zst")
+        XCTAssertEqual(n?.delivery, "my-delivery")
+        XCTAssertEqual(n?.shardIndex, 3)
+        XCTAssertEqual(n?.first.offset, 7)
+        XCTAssertEqual(n?.last.offset, 42)
+        XCTAssertNil(LakeLayout.parseObjectName("events/site=a/readme.txt"))
+    }
+}

@@ -55,18 +55,24 @@ public struct LakeError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Streams the lines of one lake object (zstd, gzip or plain by extension), decompressing a chunk
-/// at a time. `compressedBytesRead` is what Athena would bill for.
+/// at a time into one growable buffer. `compressedBytesRead` is what Athena would bill for.
 final class LakeObjectReader {
     enum Codec { case plain, zstd, gzip }
     let path: String
     let codec: Codec
     private let fd: Int32
-    private var inBuf: [UInt8]
+    private static let inCap = 1 << 18
+    private static let chunk = 1 << 18
+    private let inBuf: UnsafeMutablePointer<UInt8>
     private var inPos = 0, inLen = 0
     private var eofIn = false
-    /// Decompressed bytes not yet returned as lines.
-    private var out: [UInt8] = []
+    /// Decompressed bytes: [outStart, len) not yet returned as lines.
+    private var buf: UnsafeMutablePointer<UInt8>
+    private var cap: Int
+    private var len = 0
     private var outStart = 0
+    /// Offset (relative to outStart) up to which the buffer has been searched for a newline.
+    private var searched = 0
     private var dstream: OpaquePointer?
     private var zs = z_stream()
     private var zDone = false
@@ -84,114 +90,106 @@ final class LakeObjectReader {
         codec = Self.codec(for: path)
         fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw LakeError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
-        inBuf = [UInt8](repeating: 0, count: 1 << 18)
-        out.reserveCapacity(1 << 20)
+        inBuf = .allocate(capacity: Self.inCap)
+        cap = 1 << 20
+        buf = .allocate(capacity: cap)
         switch codec {
         case .zstd: dstream = ZSTD_createDStream(); ZSTD_initDStream(dstream)
         case .gzip:
             let rc = inflateInit2_(&zs, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-            guard rc == Z_OK else { close(fd); throw LakeError(path: path, message: "inflateInit failed") }
+            guard rc == Z_OK else { throw LakeError(path: path, message: "inflateInit failed") }
         case .plain: break
         }
     }
 
     deinit {
         close(fd)
+        inBuf.deallocate()
+        buf.deallocate()
         if let dstream { ZSTD_freeDStream(dstream) }
         if codec == .gzip { inflateEnd(&zs) }
     }
 
     private func fillInput() throws {
         if inPos < inLen || eofIn { return }
-        let n = inBuf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n = read(fd, inBuf, Self.inCap)
         if n < 0 { throw LakeError(path: path, message: "read failed: \(String(cString: strerror(errno)))") }
         if n == 0 { eofIn = true }
         inPos = 0; inLen = n
         compressedBytesRead += Int64(n)
     }
 
-    /// Decompresses more into `out`; false at end of input.
+    private func reserve(_ n: Int) {
+        guard len + n > cap else { return }
+        var c = cap
+        while len + n > c { c *= 2 }
+        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        nb.update(from: buf, count: len)
+        buf.deallocate()
+        buf = nb; cap = c
+    }
+
+    /// Decompresses more into the buffer; false at end of input.
     private func more() throws -> Bool {
-        // Compact the consumed prefix.
-        if outStart > 0 { out.removeSubrange(0..<outStart); outStart = 0 }
+        if outStart > 0 {
+            memmove(buf, buf + outStart, len - outStart)
+            len -= outStart; outStart = 0
+        }
         try fillInput()
         if inPos >= inLen && eofIn && !decoderHasMore { return false }
         switch codec {
         case .plain:
-            out.append(contentsOf: inBuf[inPos..<inLen]); inPos = inLen
+            reserve(inLen - inPos)
+            (buf + len).update(from: inBuf + inPos, count: inLen - inPos)
+            len += inLen - inPos
+            inPos = inLen
         case .zstd:
-            let chunk = 1 << 18
-            let base = out.count
-            out.append(contentsOf: repeatElement(0, count: chunk))
-            let produced: Int = try inBuf.withUnsafeBytes { ib in
-                try out.withUnsafeMutableBytes { ob in
-                    var input = ZSTD_inBuffer(src: ib.baseAddress! + inPos, size: inLen - inPos, pos: 0)
-                    var output = ZSTD_outBuffer(dst: ob.baseAddress! + base, size: chunk, pos: 0)
-                    let rc = ZSTD_decompressStream(dstream, &output, &input)
-                    if ZSTD_isError(rc) != 0 {
-                        throw LakeError(path: path, message: "zstd: \(String(cString: ZSTD_getErrorName(rc)))")
-                    }
-                    inPos += input.pos
-                    decoderHasMore = output.pos == chunk
-                    return output.pos
-                }
-            }
-            out.removeSubrange((base + produced)...)
+            reserve(Self.chunk)
+            var input = ZSTD_inBuffer(src: inBuf + inPos, size: inLen - inPos, pos: 0)
+            var output = ZSTD_outBuffer(dst: buf + len, size: Self.chunk, pos: 0)
+            let rc = ZSTD_decompressStream(dstream, &output, &input)
+            if ZSTD_isError(rc) != 0 { throw LakeError(path: path, message: "zstd: \(String(cString: ZSTD_getErrorName(rc)))") }
+            inPos += input.pos
+            len += output.pos
+            decoderHasMore = output.pos == Self.chunk
         case .gzip:
-            if zDone { inPos = inLen; return true }
-            let chunk = 1 << 18
-            let base = out.count
-            out.append(contentsOf: repeatElement(0, count: chunk))
-            let produced: Int = try inBuf.withUnsafeMutableBytes { ib in
-                try out.withUnsafeMutableBytes { ob in
-                    zs.next_in = ib.baseAddress!.assumingMemoryBound(to: Bytef.self) + inPos
-                    zs.avail_in = UInt32(inLen - inPos)
-                    zs.next_out = ob.baseAddress!.assumingMemoryBound(to: Bytef.self) + base
-                    zs.avail_out = UInt32(chunk)
-                    let rc = inflate(&zs, Z_NO_FLUSH)
-                    if rc == Z_STREAM_END {
-                        zDone = true
-                    } else if rc != Z_OK && rc != Z_BUF_ERROR {
-                        throw LakeError(path: path, message: "gzip: inflate error \(rc)")
-                    }
-                    inPos = inLen - Int(zs.avail_in)
-                    decoderHasMore = !zDone && zs.avail_out == 0
-                    return chunk - Int(zs.avail_out)
-                }
+            if zDone { inPos = inLen; decoderHasMore = false; return true }
+            reserve(Self.chunk)
+            zs.next_in = inBuf + inPos
+            zs.avail_in = UInt32(inLen - inPos)
+            zs.next_out = buf + len
+            zs.avail_out = UInt32(Self.chunk)
+            let rc = inflate(&zs, Z_NO_FLUSH)
+            if rc == Z_STREAM_END { zDone = true } else if rc != Z_OK && rc != Z_BUF_ERROR {
+                throw LakeError(path: path, message: "gzip: inflate error \(rc)")
             }
-            out.removeSubrange((base + produced)...)
+            inPos = inLen - Int(zs.avail_in)
+            len += Self.chunk - Int(zs.avail_out)
+            decoderHasMore = !zDone && zs.avail_out == 0
         }
         return true
     }
 
-    /// Offset (relative to outStart) up to which `out` has been searched for a newline.
-    private var searched = 0
-
-    /// The next non-empty line as a range of `buffer`, valid until the next call. nil at the end.
+    /// The next non-empty line as a range of the buffer, valid until the next call. nil at the end.
     func nextLine() throws -> Range<Int>? {
         while true {
             let from = outStart + searched
-            if from < out.count {
-                let found: Int? = out.withUnsafeBufferPointer { b in
-                    guard let nl = memchr(b.baseAddress! + from, 0x0A, b.count - from) else { return nil }
-                    return b.baseAddress!.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-                }
-                if let end = found {
-                    let r = outStart..<end
-                    outStart = end + 1
-                    searched = 0
-                    lineNumber += 1
-                    if r.isEmpty { continue }
-                    return r
-                }
+            if from < len, let nl = memchr(buf + from, 0x0A, len - from) {
+                let end = buf.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+                let r = outStart..<end
+                outStart = end + 1
+                searched = 0
+                lineNumber += 1
+                if r.isEmpty { continue }
+                return r
             }
-            searched = out.count - outStart
+            searched = len - outStart
             if try !more() {
                 searched = 0
-                if out.count > outStart {
+                if len > outStart {
                     lineNumber += 1
-                    let r = outStart..<out.count
-                    outStart = out.count
+                    let r = outStart..<len
+                    outStart = len
                     return r
                 }
                 return nil
@@ -201,7 +199,7 @@ final class LakeObjectReader {
 
     /// Calls `body` with a line range returned by `nextLine()`.
     @inline(__always) func withLine<T>(_ r: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
-        try out.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
+        try body(UnsafeBufferPointer(start: buf + r.lowerBound, count: r.count))
     }
 
     /// Calls `body` with each non-empty line (without the newline). Stops early when body returns false.

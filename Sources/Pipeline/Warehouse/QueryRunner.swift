@@ -15,6 +15,12 @@ public struct SQLQueryResult: Sendable, Codable, Equatable {
     public var priceUSD: Double?
     public var objectsScanned: Int?
 
+    public init(columns: [String], rows: [[SQLValue]], truncated: Bool = false, elapsedMs: Double, bytesScanned: Int64? = nil,
+                priceUSD: Double? = nil, objectsScanned: Int? = nil) {
+        self.columns = columns; self.rows = rows; self.truncated = truncated; self.elapsedMs = elapsedMs
+        self.bytesScanned = bytesScanned; self.priceUSD = priceUSD; self.objectsScanned = objectsScanned
+    }
+
     /// Rows as display strings (NULL as "NULL").
     public var stringRows: [[String]] { rows.map { $0.map(\.description) } }
 }

@@ -8,6 +8,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     SimulatorBench(),
     StreamBench(),
     AggregatesBench(),
+    WarehouseBench(),
 ]
 
 struct Bench: AsyncParsableCommand {

@@ -169,3 +169,36 @@ final class WarehouseLakeTableTests: XCTestCase {
         XCTAssertEqual(String(decoding: line[p.starts[pr]..<p.ends[pr]], as: UTF8.self), #"{"a":"}"}"#)
     }
 }
+
+final class WarehouseOutputAndLoopTests: XCTestCase {
+    func testTableOutputAlignsWideCharactersByTerminalCells() {
+        XCTAssertEqual(ResultFormat.displayWidth("日本語"), 6)
+        XCTAssertEqual(ResultFormat.displayWidth("😀a"), 3)
+        XCTAssertEqual(ResultFormat.displayWidth("e\u{301}"), 1)
+        let r = SQLQueryResult(columns: ["name", "n"], rows: [[.text("日本"), .integer(5)], [.text("abcde"), .integer(12)]], elapsedMs: 1)
+        let lines = ResultFormat.table.render(r).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[2], "日本  │  5")
+        XCTAssertEqual(lines[3], "abcde │ 12")
+        XCTAssertEqual(ResultFormat.csv.render(SQLQueryResult(columns: ["a"], rows: [[.text("x,\"y\"")], [.null]], elapsedMs: 0)), "a\r\n\"x,\"\"y\"\"\"\r\n\r\n")
+    }
+
+    func testTheBackgroundLoopLoadsNewManifestsAndStopsCleanly() throws {
+        let dir = makeTempDataDir()
+        var c = WarehouseConfig(); c.pollInterval = 0.05; c.rawRetentionDays = 100_000; c.rollupRetentionDays = 100_000
+        let w = try Warehouse(dataDirectory: dir, config: c)
+        w.start()
+        let lake = LakeFixture(dataDirectory: dir)
+        let t0: Int64 = 1_795_651_200_000
+        let o = try lake.writeObject(Array(lakeLine(id: "bg1", visitor: "v", ts: t0).utf8), records: 1, site: "a", oldestArrivalMs: t0, firstSeq: 1, lastSeq: 1)
+        try lake.writeManifest([o], timeMs: t0, firstSeq: 1)
+        var loaded: Int64 = 0
+        for _ in 0..<400 where loaded == 0 {
+            Thread.sleep(forTimeInterval: 0.05)
+            loaded = w.stats().rowsLoaded
+        }
+        w.stop()
+        XCTAssertEqual(loaded, 1)
+        XCTAssertEqual(w.stats().objectsPending, 0)
+        XCTAssertNil(w.lastError)
+    }
+}

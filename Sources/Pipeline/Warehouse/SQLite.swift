@@ -102,9 +102,16 @@ final class SQLiteConnection: @unchecked Sendable {
 
     func scalarInt(_ sql: String, _ args: [SQLValue] = []) throws -> Int64? {
         let s = try statement(sql)
+        defer { sqlite3_reset(s.s) }
         for (i, a) in args.enumerated() { s.bind(i + 1, a) }
         guard try s.step() else { return nil }
         return s.isNull(0) ? nil : s.int(0)
+    }
+
+    /// Resets every cached statement: a statement left mid-step keeps a read transaction open,
+    /// which pins an old snapshot (stale reads) and stops WAL checkpoints.
+    func resetAll() {
+        for (_, s) in cache { sqlite3_reset(s) }
     }
 
     var changes: Int { Int(sqlite3_changes(db)) }

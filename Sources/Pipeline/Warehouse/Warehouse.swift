@@ -55,6 +55,10 @@ public final class Warehouse: @unchecked Sendable {
     private var lastRetentionMs: Int64 = 0
     /// Parsed manifests by path (manifests are immutable once renamed into place).
     private var manifestCache: [String: Manifest] = [:]
+    private let cacheLock = NSLock()
+    /// Stats read through their own connection and lock, so the dashboard never waits for a load.
+    private let statsLock = NSLock()
+    private var statsConn: SQLiteConnection?
     /// Test seam: called after each row is inserted with (object url, rows so far in the object);
     /// a throw aborts that object's transaction as a crash would.
     public var faultInjection: (@Sendable (String, Int) throws -> Void)?
@@ -155,7 +159,10 @@ public final class Warehouse: @unchecked Sendable {
             guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
             for n in names.sorted() where n.hasSuffix(".json") {
                 let path = (dir as NSString).appendingPathComponent(n)
-                if let m = manifestCache[path] { out.append(m); continue }
+                cacheLock.lock()
+                let cached = manifestCache[path]
+                cacheLock.unlock()
+                if let cached { out.append(cached); continue }
                 guard let data = fm.contents(atPath: path),
                       let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       let entries = obj["entries"] as? [[String: Any]] else {
@@ -170,7 +177,7 @@ public final class Warehouse: @unchecked Sendable {
                 }
                 let m = Manifest(delivery: d, name: n, path: path, entries: es,
                                  writtenMs: Int64(n.prefix(while: { $0.isNumber })))
-                manifestCache[path] = m
+                cacheLock.lock(); manifestCache[path] = m; cacheLock.unlock()
                 out.append(m)
             }
         }
@@ -191,7 +198,7 @@ public final class Warehouse: @unchecked Sendable {
     /// Loads every object of every manifest not yet completed, in name order, each object exactly
     /// once (ledger row in the same transaction as its events, sessions and rollups).
     public func loadPending() throws -> LoadReport {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock(); defer { writer.resetAll(); lock.unlock() }
         var report = LoadReport()
         let manifests = try listManifests()
         let done = try completedManifests()
@@ -230,15 +237,16 @@ public final class Warehouse: @unchecked Sendable {
         return report
     }
 
-    func completedManifests() throws -> Set<String> {
-        let s = try writer.statement("SELECT delivery || '/' || name FROM loaded_manifests")
+    func completedManifests(_ c: SQLiteConnection? = nil) throws -> Set<String> {
+        let s = try (c ?? writer).statement("SELECT delivery || '/' || name FROM loaded_manifests")
         var out = Set<String>()
         while try s.step() { out.insert(s.text(0) ?? "") }
         return out
     }
 
-    func isLoaded(_ url: String) throws -> Bool {
-        let s = try writer.statement("SELECT 1 FROM loaded_objects WHERE url = ?")
+    func isLoaded(_ url: String, _ c: SQLiteConnection? = nil) throws -> Bool {
+        let s = try (c ?? writer).statement("SELECT 1 FROM loaded_objects WHERE url = ?")
+        defer { sqlite3_reset(s.s) }
         s.bind(1, url)
         return try s.step()
     }
@@ -575,20 +583,29 @@ public final class Warehouse: @unchecked Sendable {
 
     /// Loader lag: objects and records listed in manifests but not yet loaded, and the newest event loaded.
     public func stats() -> WarehouseStats {
-        lock.lock(); defer { lock.unlock() }
+        statsLock.lock(); defer { statsLock.unlock() }
         var st = WarehouseStats()
         do {
-            let done = try completedManifests()
+            if statsConn == nil {
+                statsConn = try SQLiteConnection(path: databasePath)
+                try statsConn!.exec("PRAGMA query_only = 1")
+            }
+            let c = statsConn!
+            // One read transaction, so ledger and manifests are seen at one point in time.
+            c.resetAll()
+            try c.exec("BEGIN")
+            defer { c.resetAll(); try? c.exec("COMMIT") }
+            let done = try completedManifests(c)
             var oldestPendingMs: Int64?
             for m in try listManifests() where !done.contains(m.delivery + "/" + m.name) {
-                for e in m.entries where try !isLoaded(e.url) {
+                for e in m.entries where try !isLoaded(e.url, c) {
                     st.objectsPending += 1
                     st.recordsPending += e.records ?? 0
                     if let w = m.writtenMs { oldestPendingMs = min(oldestPendingMs ?? w, w) }
                 }
             }
-            st.rowsLoaded = try writer.scalarInt("SELECT coalesce(sum(rows_inserted), 0) FROM loaded_objects") ?? 0
-            st.newestEventLoadedMs = try writer.scalarInt("SELECT max(newest_ts) FROM loaded_objects")
+            st.rowsLoaded = try c.scalarInt("SELECT coalesce(sum(rows_inserted), 0) FROM loaded_objects") ?? 0
+            st.newestEventLoadedMs = try c.scalarInt("SELECT max(newest_ts) FROM loaded_objects")
             st.lagMs = oldestPendingMs.map { max(0, now() - $0) } ?? 0
         } catch {}
         return st

@@ -12,6 +12,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     FrameBenchCase(),
     IngestBench(),
     DeliveryBench(),
+    WarehouseBench(),
 ]
 
 /// The dashboard's frame build + diff at 200×60 with 320 sites (TUI cannot see BenchmarkCase).

@@ -1,0 +1,91 @@
+import Foundation
+
+/// The warehouse schema as numbered migrations. Each runs once, in its own transaction, and is
+/// recorded in `schema_migrations`. Never edit a shipped migration; add the next number.
+/// Definitions of every table and rollup column are in docs/WAREHOUSE.md.
+enum Schema {
+    static let migrations: [(version: Int, name: String, sql: String)] = [
+        (1, "events, sites, ledger", """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            \(EventColumn.allCases.map { "\($0.name) \($0.sqlType)" + ($0 == .eventId ? " NOT NULL" : "") }.joined(separator: ",\n    ")),
+            visitor TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX events_event_id ON events(event_id);
+        CREATE INDEX events_site_ts ON events(site_id, ts);
+        CREATE INDEX events_site_visitor_ts ON events(site_id, visitor, ts);
+        CREATE TABLE sites (
+            site_id TEXT PRIMARY KEY,
+            first_event_ms INTEGER, last_event_ms INTEGER, events INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE TABLE loaded_objects (
+            url TEXT PRIMARY KEY, delivery TEXT NOT NULL, manifest TEXT NOT NULL,
+            records INTEGER NOT NULL, rows_inserted INTEGER NOT NULL, bytes INTEGER NOT NULL,
+            newest_ts INTEGER, newest_arrival_ms INTEGER, loaded_at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE loaded_manifests (
+            delivery TEXT NOT NULL, name TEXT NOT NULL, objects INTEGER NOT NULL, loaded_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (delivery, name)
+        ) WITHOUT ROWID;
+        """),
+        (2, "sessions and rollups", """
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT NOT NULL, visitor TEXT NOT NULL,
+            start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+            entry_page TEXT, exit_page TEXT, pageviews INTEGER NOT NULL, events INTEGER NOT NULL,
+            bounce INTEGER NOT NULL, channel TEXT, ref_host TEXT, device TEXT, country TEXT,
+            converted INTEGER NOT NULL, revenue REAL NOT NULL, is_bot INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX sessions_visitor ON sessions(site_id, visitor, start_ms);
+        CREATE INDEX sessions_site_start ON sessions(site_id, start_ms);
+        CREATE TABLE rollup_minute (
+            site_id TEXT NOT NULL, minute_ms INTEGER NOT NULL,
+            events INTEGER NOT NULL, pageviews INTEGER NOT NULL, visitors INTEGER NOT NULL,
+            sessions INTEGER NOT NULL DEFAULT 0, bounces INTEGER NOT NULL DEFAULT 0,
+            purchases INTEGER NOT NULL, revenue REAL NOT NULL, bot_events INTEGER NOT NULL,
+            PRIMARY KEY (site_id, minute_ms)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_page_hour (
+            site_id TEXT NOT NULL, hour_ms INTEGER NOT NULL, url_path TEXT NOT NULL,
+            pageviews INTEGER NOT NULL DEFAULT 0, visitors INTEGER NOT NULL DEFAULT 0,
+            entries INTEGER NOT NULL DEFAULT 0, exits INTEGER NOT NULL DEFAULT 0, bounces INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (site_id, hour_ms, url_path)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_channel_day (
+            site_id TEXT NOT NULL, day TEXT NOT NULL, channel TEXT NOT NULL, ref_host TEXT NOT NULL,
+            sessions INTEGER NOT NULL DEFAULT 0, bounces INTEGER NOT NULL DEFAULT 0, pageviews INTEGER NOT NULL DEFAULT 0,
+            conversions INTEGER NOT NULL DEFAULT 0, revenue REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (site_id, day, channel, ref_host)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_geo_device_day (
+            site_id TEXT NOT NULL, day TEXT NOT NULL, country TEXT NOT NULL, device TEXT NOT NULL,
+            events INTEGER NOT NULL DEFAULT 0, pageviews INTEGER NOT NULL DEFAULT 0,
+            sessions INTEGER NOT NULL DEFAULT 0, bounces INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (site_id, day, country, device)
+        ) WITHOUT ROWID;
+        """),
+        (3, "distinct visitors per site and day", """
+        CREATE TABLE visitor_days (
+            site_id TEXT NOT NULL, day TEXT NOT NULL, visitor TEXT NOT NULL,
+            PRIMARY KEY (site_id, day, visitor)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_site_day (
+            site_id TEXT NOT NULL, day TEXT NOT NULL, visitors INTEGER NOT NULL,
+            PRIMARY KEY (site_id, day)
+        ) WITHOUT ROWID;
+        """),
+    ]
+
+    static func migrate(_ c: SQLiteConnection) throws {
+        try c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)")
+        let have = try c.scalarInt("SELECT coalesce(max(version), 0) FROM schema_migrations") ?? 0
+        for m in migrations where m.version > have {
+            try c.transaction {
+                try c.exec(m.sql)
+                try c.statement("INSERT INTO schema_migrations VALUES (?, ?, ?)")
+                    .run(.integer(Int64(m.version)), .text(m.name), .integer(Int64(Date().timeIntervalSince1970 * 1000)))
+            }
+        }
+    }
+}

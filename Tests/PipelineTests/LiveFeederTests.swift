@@ -71,18 +71,18 @@ final class LiveFeederTests: XCTestCase {
     }
 
     func testURLPartsAndClassifiers() {
-        XCTAssertEqual(withBytes("https://www.a.example/x/y?z=1#f") { String(decoding: URLParts.path(of: $0), as: UTF8.self) }, "/x/y")
-        XCTAssertEqual(withBytes("https://www.a.example") { String(decoding: URLParts.path(of: $0), as: UTF8.self) }, "/")
-        XCTAssertEqual(withBytes("https://www.a.example:8080/p") { String(decoding: URLParts.host(of: $0), as: UTF8.self) }, "www.a.example")
-        XCTAssertEqual(withBytes("/relative?q") { String(decoding: URLParts.path(of: $0), as: UTF8.self) }, "/relative")
+        XCTAssertEqual(withBytes("https://www.a.example/x/y?z=1#f") { String(decoding: LiveURLParts.path(of: $0), as: UTF8.self) }, "/x/y")
+        XCTAssertEqual(withBytes("https://www.a.example") { String(decoding: LiveURLParts.path(of: $0), as: UTF8.self) }, "/")
+        XCTAssertEqual(withBytes("https://www.a.example:8080/p") { String(decoding: LiveURLParts.host(of: $0), as: UTF8.self) }, "www.a.example")
+        XCTAssertEqual(withBytes("/relative?q") { String(decoding: LiveURLParts.path(of: $0), as: UTF8.self) }, "/relative")
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
         let ua = withBytes(iphone) { UserAgentClass.classify($0) }
         XCTAssertEqual(ua.device, .mobile); XCTAssertEqual(ua.browser, .safari); XCTAssertFalse(ua.isBot)
         XCTAssertTrue(withBytes("Mozilla/5.0 (compatible; Googlebot/2.1)") { UserAgentClass.classify($0) }.isBot)
         XCTAssertEqual(withBytes("Mozilla/5.0 (Windows NT 10.0) Chrome/131.0 Safari/537.36 Edg/131.0") { UserAgentClass.classify($0) }.browser, .edge)
-        func channel(_ ref: String, _ url: String) -> ChannelRules.Group {
+        func channel(_ ref: String, _ url: String) -> LiveChannelRules.Group {
             withBytes(ref) { r in withBytes(url) { u in
-                ChannelRules.classify(referrerHost: URLParts.host(of: r), siteHost: URLParts.host(of: u), url: u) } }
+                LiveChannelRules.classify(referrerHost: LiveURLParts.host(of: r), siteHost: LiveURLParts.host(of: u), url: u) } }
         }
         XCTAssertEqual(channel("", "https://s.example/"), .direct)
         XCTAssertEqual(channel("https://www.google.com/", "https://s.example/"), .organicSearch)

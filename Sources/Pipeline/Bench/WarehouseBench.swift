@@ -34,7 +34,7 @@ public struct WarehouseBench: BenchmarkCase {
         let report = try w.loadPending()
         let loadS = BenchSupport.now() - t0
         guard report.errors.isEmpty, report.rowsInserted == written else {
-            throw LakeError(path: dir, message: "bench load incomplete: \(report)")
+            throw LakeReadError(path: dir, message: "bench load incomplete: \(report)")
         }
         let eddyRate = Double(written) / loadS
 
@@ -54,7 +54,7 @@ public struct WarehouseBench: BenchmarkCase {
             let s = BenchSupport.now()
             let res = try BenchSupport.shell("sqlite3 \(db) >/dev/null", input: Data(script.utf8))
             let el = BenchSupport.now() - s
-            guard res.status == 0 else { throw LakeError(path: csv, message: "sqlite3 .import failed") }
+            guard res.status == 0 else { throw LakeReadError(path: csv, message: "sqlite3 .import failed") }
             cliRates.append(Double(written) / el)
             try? FileManager.default.removeItem(atPath: db)
         }
@@ -118,7 +118,7 @@ public struct WarehouseBench: BenchmarkCase {
 
         progress("warehouse: running the same questions on DuckDB over the lake files")
         guard BenchSupport.ensurePythonModule("duckdb", progress: progress) else {
-            throw LakeError(path: "", message: "duckdb (PyPI) is not available for the anchor")
+            throw LakeReadError(path: "", message: "duckdb (PyPI) is not available for the anchor")
         }
         let glob = dir + "/lake/events/*/*/*/*.ndjson.zst"
         var py = """
@@ -138,7 +138,7 @@ public struct WarehouseBench: BenchmarkCase {
         let pyRes = try BenchSupport.shell("python3 -", input: Data(py.utf8))
         guard pyRes.status == 0, let js = try JSONSerialization.jsonObject(with: Data(pyRes.output.utf8)) as? [String: Any],
               let duck = js["q"] as? [String: Double] else {
-            throw LakeError(path: "", message: "duckdb anchor failed: \(pyRes.output.suffix(300))")
+            throw LakeReadError(path: "", message: "duckdb anchor failed: \(pyRes.output.suffix(300))")
         }
         let threads = js["threads"].map { "\($0)" } ?? "?"
 
@@ -177,7 +177,7 @@ public struct WarehouseBench: BenchmarkCase {
     /// Writes the loaded rows as RFC 4180 CSV with a header (the anchor's input).
     static func exportCSV(_ w: Warehouse, columns: [String], to path: String) throws {
         FileManager.default.createFile(atPath: path, contents: nil)
-        guard let fh = FileHandle(forWritingAtPath: path) else { throw LakeError(path: path, message: "cannot write") }
+        guard let fh = FileHandle(forWritingAtPath: path) else { throw LakeReadError(path: path, message: "cannot write") }
         defer { try? fh.close() }
         let q = try QueryRunner(databasePath: w.databasePath, lakeRoot: w.lakeRoot, timeLimit: 3600)
         let r = try q.run("SELECT \(columns.joined(separator: ", ")) FROM events ORDER BY id", rowLimit: Int.max)

@@ -5,7 +5,7 @@ import CEddy
 /// Byte-level classifiers the live path needs per event: URL parts, user agent family, channel.
 /// Cheap by design (a few memmem calls); delivery's enrichment is the fuller version for the lake.
 
-enum URLParts {
+enum LiveURLParts {
     /// Host of an absolute URL ("https://www.a.example/x" → "www.a.example"); empty when none.
     static func host(of u: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         guard let b = u.baseAddress, u.count > 0, let s = schemeEnd(u) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
@@ -72,7 +72,7 @@ struct UserAgentClass {
 }
 
 /// Channel grouping (GA4-like): utm_medium first, then the referrer's kind.
-enum ChannelRules {
+enum LiveChannelRules {
     enum Group: Equatable {
         case direct, organicSearch, paidSearch, organicSocial, paidSocial, email, referral, display, affiliates, unassigned
         var live: Channel {

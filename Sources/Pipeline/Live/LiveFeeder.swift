@@ -69,11 +69,11 @@ public final class LiveFeeder {
         let ua = span(e.ua, origin)
         let agent = UserAgentClass.classify(ua)
         let url = span(e.url, origin)
-        let path = URLParts.path(of: url)
+        let path = LiveURLParts.path(of: url)
         let ref = span(e.referrer, origin)
-        let refHost = URLParts.host(of: ref)
-        let siteHost = URLParts.host(of: url)
-        let channel = ChannelRules.classify(referrerHost: refHost, siteHost: siteHost, url: url)
+        let refHost = LiveURLParts.host(of: ref)
+        let siteHost = LiveURLParts.host(of: url)
+        let channel = LiveChannelRules.classify(referrerHost: refHost, siteHost: siteHost, url: url)
         let visitorSpan = e.anonId.isPresent ? e.anonId : (e.userId.isPresent ? e.userId : e.ip)
         var ev = LiveEvent(site: idx, type: LiveEventType(typeBytes: span(e.type, origin)),
                            channel: channel.live, device: agent.device, browser: agent.browser,

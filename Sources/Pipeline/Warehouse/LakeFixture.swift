@@ -61,12 +61,12 @@ public struct LakeFixture: Sendable {
         case .zstd:
             var out = [UInt8](repeating: 0, count: ZSTD_compressBound(b.count))
             let n = b.withUnsafeBytes { src in out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, $0.count, src.baseAddress, src.count, 3) } }
-            guard ZSTD_isError(n) == 0 else { throw LakeError(path: "", message: "zstd compress failed") }
+            guard ZSTD_isError(n) == 0 else { throw LakeReadError(path: "", message: "zstd compress failed") }
             return Array(out[0..<n])
         case .gzip:
             var zs = z_stream()
             guard deflateInit2_(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-                throw LakeError(path: "", message: "deflateInit failed")
+                throw LakeReadError(path: "", message: "deflateInit failed")
             }
             var out = [UInt8](repeating: 0, count: Int(deflateBound(&zs, UInt(b.count))) + 64)
             var src = b

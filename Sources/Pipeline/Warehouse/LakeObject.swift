@@ -46,7 +46,7 @@ public enum EventColumn: Int, CaseIterable, Sendable {
 }
 
 /// Errors reading a lake object.
-public struct LakeError: Error, CustomStringConvertible, Sendable {
+public struct LakeReadError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var message: String
     /// 1-based line number inside the (decompressed) object, when the problem is in a line.
@@ -89,7 +89,7 @@ final class LakeObjectReader {
         self.path = path
         codec = Self.codec(for: path)
         fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw LakeError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LakeReadError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         inBuf = .allocate(capacity: Self.inCap)
         cap = 1 << 20
         buf = .allocate(capacity: cap)
@@ -97,7 +97,7 @@ final class LakeObjectReader {
         case .zstd: dstream = ZSTD_createDStream(); ZSTD_initDStream(dstream)
         case .gzip:
             let rc = inflateInit2_(&zs, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-            guard rc == Z_OK else { throw LakeError(path: path, message: "inflateInit failed") }
+            guard rc == Z_OK else { throw LakeReadError(path: path, message: "inflateInit failed") }
         case .plain: break
         }
     }
@@ -113,7 +113,7 @@ final class LakeObjectReader {
     private func fillInput() throws {
         if inPos < inLen || eofIn { return }
         let n = read(fd, inBuf, Self.inCap)
-        if n < 0 { throw LakeError(path: path, message: "read failed: \(String(cString: strerror(errno)))") }
+        if n < 0 { throw LakeReadError(path: path, message: "read failed: \(String(cString: strerror(errno)))") }
         if n == 0 { eofIn = true }
         inPos = 0; inLen = n
         compressedBytesRead += Int64(n)
@@ -148,7 +148,7 @@ final class LakeObjectReader {
             var input = ZSTD_inBuffer(src: inBuf + inPos, size: inLen - inPos, pos: 0)
             var output = ZSTD_outBuffer(dst: buf + len, size: Self.chunk, pos: 0)
             let rc = ZSTD_decompressStream(dstream, &output, &input)
-            if ZSTD_isError(rc) != 0 { throw LakeError(path: path, message: "zstd: \(String(cString: ZSTD_getErrorName(rc)))") }
+            if ZSTD_isError(rc) != 0 { throw LakeReadError(path: path, message: "zstd: \(String(cString: ZSTD_getErrorName(rc)))") }
             inPos += input.pos
             len += output.pos
             decoderHasMore = output.pos == Self.chunk
@@ -161,7 +161,7 @@ final class LakeObjectReader {
             zs.avail_out = UInt32(Self.chunk)
             let rc = inflate(&zs, Z_NO_FLUSH)
             if rc == Z_STREAM_END { zDone = true } else if rc != Z_OK && rc != Z_BUF_ERROR {
-                throw LakeError(path: path, message: "gzip: inflate error \(rc)")
+                throw LakeReadError(path: path, message: "gzip: inflate error \(rc)")
             }
             inPos = inLen - Int(zs.avail_in)
             len += Self.chunk - Int(zs.avail_out)

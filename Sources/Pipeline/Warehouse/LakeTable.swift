@@ -104,7 +104,7 @@ enum LakeTable {
                     do {
                         try r.withLine(l) { try LakeLineParser.parse($0, into: &parsed) }
                     } catch let e as LakeLineParser.Bad {
-                        throw LakeError(path: objects[index].rel, message: e.message, line: r.lineNumber)
+                        throw LakeReadError(path: objects[index].rel, message: e.message, line: r.lineNumber)
                     }
                     line = l
                     rowid += 1

@@ -166,7 +166,7 @@ public final class Warehouse: @unchecked Sendable {
                 guard let data = fm.contents(atPath: path),
                       let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       let entries = obj["entries"] as? [[String: Any]] else {
-                    throw LakeError(path: path, message: "not a manifest ({\"entries\":[…]})")
+                    throw LakeReadError(path: path, message: "not a manifest ({\"entries\":[…]})")
                 }
                 let es = entries.compactMap { e -> Manifest.Entry? in
                     guard let url = e["url"] as? String else { return nil }
@@ -269,11 +269,11 @@ public final class Warehouse: @unchecked Sendable {
             let fault = faultInjection
             try reader.forEachLine { line in
                 do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
-                    throw LakeError(path: path, message: e.message, line: reader.lineNumber)
+                    throw LakeReadError(path: path, message: e.message, line: reader.lineNumber)
                 }
                 records += 1
                 guard p.kinds[EventColumn.eventId.rawValue] == .string else {
-                    throw LakeError(path: path, message: "event_id missing", line: reader.lineNumber)
+                    throw LakeReadError(path: path, message: "event_id missing", line: reader.lineNumber)
                 }
                 try Self.bindRow(ins, p, line)
                 try ins.step()
@@ -316,7 +316,7 @@ public final class Warehouse: @unchecked Sendable {
             case .bool: sqlite3_bind_int64(s, idx, p.boolValue[col] ? 1 : 0)
             case .string, .number, .raw:
                 if col == EventColumn.ts.rawValue {
-                    guard let ts = tsValue(p, line) else { throw LakeError(path: "", message: "bad ts") }
+                    guard let ts = tsValue(p, line) else { throw LakeReadError(path: "", message: "bad ts") }
                     sqlite3_bind_int64(s, idx, ts)
                     continue
                 }

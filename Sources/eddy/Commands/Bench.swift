@@ -7,12 +7,12 @@ import TUI
 let registeredBenchmarks: [any BenchmarkCase] = [
     ParseBench(),
     SimulatorBench(),
+    IngestBench(),
     StreamBench(),
     AggregatesBench(),
-    FrameBenchCase(),
-    IngestBench(),
     DeliveryBench(),
     WarehouseBench(),
+    FrameBenchCase(),
 ]
 
 /// The dashboard's frame build + diff at 200×60 with 320 sites (TUI cannot see BenchmarkCase).

@@ -25,6 +25,10 @@ public final class EmbeddedNode: @unchecked Sendable {
         /// How often the snapshot is rebuilt and published.
         public var snapshotIntervalMs: Int = 250
         public var mode: String = "embedded"
+        /// Firehose-style delivery into the lake (nil = no lake).
+        public var delivery: DeliveryConfig? = DeliveryConfig()
+        /// The SQL warehouse loaded from the lake (needs delivery).
+        public var warehouse: WarehouseConfig? = WarehouseConfig()
         /// On-demand shard scaling (nil = fixed shard count).
         public var autoScale: AutoScaleConfig? = nil
         /// Where the node's own log lines go (the dashboard owns the terminal in `eddy demo`).
@@ -47,6 +51,8 @@ public final class EmbeddedNode: @unchecked Sendable {
     /// Other stages contribute to the snapshot through these (delivery, warehouse, collector).
     var contributors: [@Sendable (inout NodeSnapshot) -> Void] = []
     public private(set) var lastError: String?
+    public private(set) var delivery: DeliveryService?
+    public private(set) var warehouse: Warehouse?
 
     /// Opens (or creates) the stream in the data directory.
     public convenience init(options: Options) throws {
@@ -65,6 +71,28 @@ public final class EmbeddedNode: @unchecked Sendable {
         publisher.publish(NodeSnapshot(takenAtMs: startedAtMs, node: nodeInfo()))
     }
 
+    /// Returns when every record appended before the call is in a durable lake object and loaded
+    /// into the warehouse (`POST /v1/admin/flush`). Returns what the last load did.
+    public func flush() async throws -> LoadReport? {
+        guard let delivery else { throw StreamError(.invalidArgument, "this node has no delivery stage to flush") }
+        try await delivery.flush()
+        return try warehouse?.loadPending()
+    }
+
+    /// Runs read-only SQL on the warehouse (or over the lake through `lake_events`), off the caller's
+    /// thread; cancelling the task interrupts the query.
+    public func query(_ sql: String, rowLimit: Int = 10_000) async throws -> SQLQueryResult {
+        guard let warehouse else { throw StreamError(.invalidArgument, "this node has no warehouse") }
+        let runner = try warehouse.queryRunner()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (k: CheckedContinuation<SQLQueryResult, any Error>) in
+                Thread.detachNewThread {
+                    do { k.resume(returning: try runner.run(sql, rowLimit: rowLimit)) } catch { k.resume(throwing: error) }
+                }
+            }
+        } onCancel: { runner.cancel() }
+    }
+
     /// Adds a stage's figures to every snapshot (called on the snapshot thread).
     public func addSnapshotContributor(_ body: @escaping @Sendable (inout NodeSnapshot) -> Void) {
         lock.lock(); contributors.append(body); lock.unlock()
@@ -78,6 +106,21 @@ public final class EmbeddedNode: @unchecked Sendable {
         running = true
         lock.unlock()
         let live = try stream.consumer("live", initialPosition: .latest)
+        if let cfg = options.delivery {
+            var c = cfg
+            c.streamName = options.streamName
+            let d = try DeliveryService(dataDirectory: options.dataDirectory, streams: [options.streamName: stream],
+                                        configs: [c], log: options.log)
+            delivery = d
+            d.start()
+            addSnapshotContributor { $0.deliveries = d.stats() }
+            if let wcfg = options.warehouse {
+                let w = try Warehouse(dataDirectory: options.dataDirectory, config: wcfg)
+                warehouse = w
+                w.start()
+                addSnapshotContributor { $0.warehouse = w.stats() }
+            }
+        }
         spawn("eddy-live") { [self] in liveLoop(live) }
         spawn("eddy-stream-maint") { [self] in maintenanceLoop() }
         if options.simulatorRate > 0 { spawn("eddy-simulator") { [self] in feederLoop() } }
@@ -91,6 +134,9 @@ public final class EmbeddedNode: @unchecked Sendable {
         lock.unlock()
         guard wasRunning else { return }
         done.wait()
+        // Delivery reads the stream, the warehouse reads the lake: stop them before the stream closes.
+        delivery?.stop()
+        warehouse?.stop()
         if ownsStream { stream.close() }
     }
 
@@ -118,11 +164,10 @@ public final class EmbeddedNode: @unchecked Sendable {
     func feederLoop() {
         var sim = Simulator(SimulatorConfig(sites: options.sites, seed: options.seed, rate: Double(options.simulatorRate),
                                             startMs: Self.nowMs()))
-        let parser = EventParser()
+        // The collector's own ingest path (validate, stamp, batch), minus HTTP.
+        let ingestPath = EventIngest()
         let tickMs = 50
         var buf: [UInt8] = []
-        var events: [ParsedEvent] = []
-        var errors: [RecordError] = []
         var owed = 0.0
         var next = Date()
         while isRunning {
@@ -133,22 +178,12 @@ public final class EmbeddedNode: @unchecked Sendable {
                 buf.removeAll(keepingCapacity: true)
                 sim.setClock(ms: Self.nowMs())
                 sim.generate(count: n, into: &buf)
-                events.removeAll(keepingCapacity: true)
-                errors.removeAll(keepingCapacity: true)
-                var batch = RecordBatch(reservingRecords: n, bytes: buf.count + n * 24)
-                buf.withUnsafeBytes { raw in
-                    _ = parser.parseRecords(raw, nowMs: Self.nowMs(), events: &events, errors: &errors)
-                    for e in events {
-                        let rec = UnsafeRawBufferPointer(rebasing: raw[Int(e.recordStart)..<Int(e.recordStart + e.recordCount)])
-                        let k = e.defaultPartitionKey
-                        batch.append(data: rec, partitionKey: UnsafeRawBufferPointer(rebasing: raw[Int(k.start)..<Int(k.start + k.count)]))
-                    }
-                }
+                let (batch, _, outcome) = ingestPath.prepare(body: buf, scope: .relay, clientIP: nil, nowMs: Self.nowMs())
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 do {
                     let results = try stream.appendBlocking(batch)
                     let ackMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                    ingest.record(results: results, bytes: buf.count, rejected: errors, ackMs: ackMs)
+                    ingest.record(results: results, bytes: buf.count, rejected: outcome.failures.map(\.code), ackMs: ackMs)
                 } catch {
                     noteError("append", error)
                     ingest.recordFailure(count: batch.count)
@@ -235,7 +270,7 @@ final class IngestCounters: @unchecked Sendable {
     var rejectsWindow = WindowedCounter.perSecond(minutes: 1)
     var ack = LatencyRecorder()
 
-    func record(results: [AppendResult], bytes b: Int, rejected: [RecordError], ackMs: Double) {
+    func record(results: [AppendResult], bytes b: Int, rejected: [String], ackMs: Double) {
         let now = EmbeddedNode.nowMs()
         var ok = 0
         var failed: [String: Int64] = [:]
@@ -245,7 +280,7 @@ final class IngestCounters: @unchecked Sendable {
         eventsWindow.add(Int64(ok), atMs: now)
         bytesWindow.add(Int64(b), atMs: now)
         requestsWindow.add(1, atMs: now)
-        for e in rejected { rejects[e.code.rawValue, default: 0] += 1 }
+        for code in rejected { rejects[code, default: 0] += 1 }
         for (k, v) in failed { rejects[k, default: 0] += v }
         let nRejects = Int64(rejected.count) + failed.values.reduce(0, +)
         rejectsTotal += nRejects

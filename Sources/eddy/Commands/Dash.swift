@@ -71,7 +71,7 @@ struct QueryWire: Decodable {
     var bytesScanned: Int64?
     var priceUSD: Double?
     enum CodingKeys: String, CodingKey {
-        case columns, rows, elapsedMs = "elapsed_ms", bytesScanned = "bytes_scanned", priceUSD = "price_usd"
+        case columns, rows, elapsedMs, bytesScanned, priceUSD
     }
 
     enum Scalar: Decodable {

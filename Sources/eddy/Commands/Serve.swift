@@ -1,11 +1,17 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Pipeline
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: HTTP collector, stream, delivery, warehouse, live aggregates.",
-        discussion: "Listens on loopback unless told otherwise. The admin token guards /v1/stats, /v1/query and /v1/admin/flush. SIGTERM/SIGINT stop it gracefully.")
+        discussion: """
+        Listens on loopback unless told otherwise. Write keys (`eddy keys`) guard /v1/events; SigV4 access
+        keys guard the Kinesis and Firehose APIs; the admin token (EDDY_ADMIN_TOKEN or <data>/admin-token)
+        guards /v1/stats, /v1/query and /v1/admin/flush. SIGTERM/SIGINT stop it gracefully: stop accepting,
+        finish in-flight requests, flush nothing half-written, checkpoint, close.
+        """)
     @Option(help: "Data directory.") var data: String = "./eddy-data"
     @Option(help: "Address to listen on (HOST:PORT; port 0 picks a free one).") var listen: String = "127.0.0.1:4567"
     @Option(help: "Shards of a new stream.") var shards: Int = 4
@@ -14,11 +20,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("read-timeout"), help: "Seconds a client has to send a request body.") var readTimeout: Int = 10
     @Option(name: .customLong("port-file"), help: "Write the listening port here once bound (scripts).") var portFile: String?
     @Option(help: "Configuration file (TOML).") var config: String?
-    @Option(help: "Also feed the node from the built-in simulator at this many events/s.") var simulate: Int?
+    @Option(help: "Also feed the node from the built-in simulator at this many events/s (through the HTTP ingest path).") var simulate: Int?
+    @Option(name: .customLong("buffer-mb"), help: "Delivery buffer size hint per partition, MiB (Firehose SizeInMBs).") var bufferMB: Int = 5
+    @Option(name: .customLong("buffer-seconds"), help: "Delivery buffer interval hint, seconds (Firehose IntervalInSeconds).") var bufferSeconds: Int = 60
+    @Flag(inversion: .prefixedNo, help: "Split hot shards and merge cold ones automatically.") var autoscale = true
 
     func run() async throws {
         if config != nil { throw ValidationError("--config is not supported yet; use the flags") }
         guard let (host, port) = CollectorConfig.parseListen(listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
+        guard (1...128).contains(bufferMB), (0...900).contains(bufferSeconds) else {
+            throw ValidationError("--buffer-mb must be 1…128 and --buffer-seconds 0…900 (Firehose's ranges)")
+        }
         var cfg = CollectorConfig(dataDirectory: data)
         cfg.host = host; cfg.port = port; cfg.shards = shards
         cfg.minFreeBytes = Int64(minFreeMB) << 20
@@ -26,18 +38,46 @@ struct Serve: AsyncParsableCommand {
         cfg.bodyReadTimeout = .seconds(readTimeout)
         let problems = cfg.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
-        let server = try CollectorServer(config: cfg)
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+
+        var logger = Logger(label: "eddy")
+        logger.logLevel = .info
+        let log = logger
+        var o = EmbeddedNode.Options()
+        o.dataDirectory = data
+        o.shards = shards
+        o.simulatorRate = 0
+        o.mode = "serve"
+        o.delivery?.sizeHintBytes = bufferMB << 20
+        o.delivery?.intervalMs = Int64(bufferSeconds) * 1000
+        if autoscale { o.autoScale = .demo(minShards: shards) }
+        o.log = { log.warning("\($0)") }
+        let node = try EmbeddedNode(options: o)
+        let server = try NodeServer.make(node: node, config: cfg, logger: logger)
+        try node.start()
+        defer { node.stop() }
         let pf = portFile
         let sim = simulate
         try await withThrowingTaskGroup(of: Void.self) { g in
             g.addTask { try await server.run() }
             g.addTask {
                 let p = try await server.port()
+                log.info("eddy serve: listening on \(host):\(p), data in \(data)")
                 if let pf { try "\(p)\n".write(toFile: pf, atomically: true, encoding: .utf8) }
                 if let rate = sim, rate > 0 { await server.simulate(rate: rate) }
             }
             // The port task ends early; the server task ends at SIGTERM/SIGINT; the simulator stops with it.
             try await g.waitForAll()
         }
+        log.info("eddy serve: stopping the node (checkpoints, delivery, warehouse)")
+    }
+}
+
+extension AutoScaleConfig {
+    /// Thresholds for eddy's own nodes: split a shard above 3 MB/s sustained for 5 s, merge
+    /// neighbours below 0.3 MB/s, never fewer than the configured shards nor more than 16.
+    static func demo(minShards: Int) -> AutoScaleConfig {
+        AutoScaleConfig(splitBytesPerSec: 3_000_000, mergeBytesPerSec: 300_000, sustainTicks: 5,
+                        coldTicks: 30, cooldownTicks: 20, minShards: minShards, maxShards: max(minShards, 16))
     }
 }

@@ -22,8 +22,8 @@ waitfor() { # text, seconds
 }
 screen_has() { tmux capture-pane -p -t $S | grep -qE -- "$1"; }
 
-tmux new-session -d -s $S -x 120 -y 40 "env LANG=C.UTF-8 TERM=tmux-256color $BIN demo --seed 1 --rate ${EDDY_E2E_RATE:-2000} --data $DATA; echo EXIT=\$?; sleep 60"
-waitfor "Sites 320" 30
+tmux new-session -d -s $S -x 120 -y 40 "env LANG=C.UTF-8 TERM=tmux-256color $BIN demo --seed 1 --rate ${EDDY_E2E_RATE:-400} --buffer-seconds 3 --listen off --data $DATA; echo EXIT=\$?; sleep 60"
+waitfor "─ Sites " 30
 # live data: events/s moves off zero and the first site row has a rate
 for _ in $(seq 1 100); do screen_has '  1 [a-z]' && break; sleep 0.2; done
 screen_has '  1 [a-z]' || fail "no site rows"
@@ -34,24 +34,32 @@ grep -qE "Delivery|buffers" "$OUT/overview.txt" || fail "no delivery panel"
 site=$(grep -oE '^│ +1 [a-z0-9._-]+' "$OUT/overview.txt" | awk '{print $3}' | head -1)
 [ -n "$site" ] || fail "could not read the top site"
 tmux send-keys -t $S Enter
-waitfor "› $site" 10
+waitfor "› $site" 15
 cap site
 tmux send-keys -t $S Escape
-waitfor "Enter open" 5
+waitfor "Enter open" 15
+sleep 1.5
 tmux send-keys -t $S 2
-waitfor "Shards of clickstream" 5
+waitfor "Shards of clickstream" 15
 cap shards
+sleep 1
 tmux send-keys -t $S 4
-waitfor "SQL" 5
+waitfor "SQL" 15
+# a named query over the warehouse's rollups: wait until delivery and the loader have put rows there
+for _ in $(seq 1 20); do
+  tmux send-keys -t $S F6; sleep 0.3; tmux send-keys -t $S C-r; sleep 2
+  screen_has "[1-9][0-9]* rows" && break
+done
+screen_has "[1-9][0-9]* rows" || fail "the query pane never showed rows"
 cap query
-tmux send-keys -t $S Escape ':' 'theme nord' Enter
-waitfor "theme nord" 5
+tmux send-keys -t $S Escape; sleep 1.5; tmux send-keys -t $S ':' 'theme nord' Enter
+waitfor "theme nord" 15
 tmux resize-window -t $S -x 70 -y 20
 waitfor "terminal too small" 10
 tmux resize-window -t $S -x 120 -y 40
-waitfor "SQL" 10
+waitfor "1 Overview" 10
 tmux send-keys -t $S 1
-waitfor "Sites 320" 10
+waitfor "─ Sites " 15
 tmux send-keys -t $S q
 waitfor "EXIT=0" 15
 cap exit

@@ -68,6 +68,8 @@ public final class DeliveryStream: @unchecked Sendable {
     private var bytesWritten: Int64 = 0
     private var errorsByType: [String: Int64] = [:]
     private var latency = LatencyRecorder(intervalMs: 60_000)
+    /// Wall seconds per phase (for the benchmark's breakdown).
+    var phaseSeconds: [String: Double] = [:]
     private(set) public var recordsDelivered: Int64 = 0
     private(set) public var recordsDropped: Int64 = 0
     private(set) public var recordsSkippedAsRedelivered: Int64 = 0
@@ -159,9 +161,12 @@ public final class DeliveryStream: @unchecked Sendable {
             let room = config.maxBufferedBytes - bufferedBytes
             let shards = max(1, stream.shardCountIncludingClosed)
             let perShard = max(4096, min(config.pollBytesPerShard, room / shards))
+            var t = BenchSupport.now()
             let batches = try consumer.poll(maxRecordsPerShard: config.pollRecordsPerShard, maxBytesPerShard: perShard)
+            phaseSeconds["poll", default: 0] += BenchSupport.now() - t; t = BenchSupport.now()
             read = batches.reduce(0) { $0 + $1.count }
             if transform != nil { for b in batches { try ingest(b) } } else { try ingestParallel(batches) }
+            phaseSeconds["ingest+flush-by-size", default: 0] += BenchSupport.now() - t
         } else {
             readingPaused = true
         }
@@ -394,18 +399,21 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         // Compress on a few threads (one compressor each), then write and sync them together.
+        let tc = BenchSupport.now()
         var bodies = [[UInt8]](repeating: [], count: inputs.count)
         let workers = min(compressors.count, max(1, inputs.count))
         let bodyLock = NSLock()
         try parallelFor(workers, workers: workers) { w in
             var i = w
             while i < inputs.count {
-                let out = try compressors[w].compress(inputs[i])
+                let out = try self.compressors[w].compress(inputs[i])
                 bodyLock.lock(); bodies[i] = out; bodyLock.unlock()
                 i += workers
             }
         }
+        phaseSeconds["compress", default: 0] += BenchSupport.now() - tc; let tp = BenchSupport.now()
         try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) })
+        phaseSeconds["put objects", default: 0] += BenchSupport.now() - tp
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
             objectsWritten += 1; bytesWritten += Int64(bodies[i].count); objectBytesRaw += Int64(inputs[i].count)

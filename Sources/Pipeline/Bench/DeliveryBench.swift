@@ -80,6 +80,7 @@ public struct DeliveryBench: BenchmarkCase {
                 throw LakeError(.io, key: "", "bench: delivered \(d.recordsDelivered) of \(appended) events")
             }
             eddyRuns.append((Double(appended) / dt, inputMB / dt, s.compressionRatio, s.objectsWritten))
+            progress("phases: " + d.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value)) s" }.joined(separator: ", ") + " of \(fmt(dt)) s")
             progress("eddy delivery: \(fmt(Double(appended) / dt)) events/s, \(fmt(inputMB / dt)) MB/s, \(s.objectsWritten) objects, ratio \(fmt(s.compressionRatio))")
             try? FileManager.default.removeItem(atPath: base + "/lake\(r)")
         }

@@ -52,6 +52,13 @@ struct Enricher {
             let raw = UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
             return s.escaped ? (JSONString.unescape(raw) ?? []) : Array(raw)
         }
+        // The value's bytes without a copy unless it held escapes.
+        func withValue(_ s: ByteSpan, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+            guard s.isPresent else { return false }
+            let raw = UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
+            if !s.escaped { body(raw) } else { (JSONString.unescape(raw) ?? []).withUnsafeBytes(body) }
+            return true
+        }
         // 1. Copy the record, replacing ip (and a string ts) in place.
         var replacements: [(Range<Int>, [UInt8])] = []
         if e.ip.isPresent {
@@ -90,12 +97,11 @@ struct Enricher {
         out.appendLiteral("\",\"shard\":\""); out.append(contentsOf: origin.shardId); out.append(0x22)
 
         // URL
-        let url = value(e.url)
         var pageHost: [UInt8]? = nil
         var utm = UTM()
         out.appendLiteral(",\"url_host\":")
-        if let url {
-            url.withUnsafeBytes { u in
+        let hasURL = withValue(e.url) { u in
+            do {
                 let p = URLParts.parse(u)
                 if let h = p.host { let hb = Array(u[h]).map(Bytes.lower); pageHost = hb; out.appendJSONString(hb) } else { out.appendLiteral("null") }
                 out.appendLiteral(",\"url_path\":")
@@ -107,7 +113,8 @@ struct Enricher {
                     utm = UTM.parse(q)
                 } else { out.appendLiteral("null") }
             }
-        } else {
+        }
+        if !hasURL {
             out.appendLiteral("null,\"url_path\":null,\"url_query\":null")
         }
         func opt(_ name: StaticString, _ v: [UInt8]?) {
@@ -120,8 +127,8 @@ struct Enricher {
         // Referrer and channel. A referrer on the page's own host is internal navigation: no referrer.
         var refKind: HostKind? = nil
         out.appendLiteral(",\"ref_host\":")
-        if let ref = value(e.referrer) {
-            ref.withUnsafeBytes { r in
+        let hasRef = withValue(e.referrer) { r in
+            do {
                 let p = URLParts.parse(r)
                 if let h = p.host {
                     let hb = Array(r[h]).map(Bytes.lower)
@@ -129,7 +136,8 @@ struct Enricher {
                     if hb != pageHost { refKind = hb.withUnsafeBytes { hostKind($0) } }
                 } else { out.appendLiteral("null") }
             }
-        } else { out.appendLiteral("null") }
+        }
+        if !hasRef { out.appendLiteral("null") }
         let channel: ChannelGroup
         if !utm.any && refKind == nil { channel = .direct }
         else if !utm.any, let k = refKind { channel = k == .search ? .organicSearch : k == .social ? .organicSocial : .referral }
@@ -149,8 +157,7 @@ struct Enricher {
 
         // User agent
         out.append(0x2C)
-        let uaBytes = value(e.ua)
-        if let uaBytes { out.append(contentsOf: uaBytes.withUnsafeBytes { uaFragment($0) }) } else { out.append(contentsOf: uaFragment(nil)) }
+        if !withValue(e.ua, { out.append(contentsOf: uaFragment($0)) }) { out.append(contentsOf: uaFragment(nil)) }
 
         // Geo: MaxMind when configured, else the event's own country.
         out.appendLiteral(",\"geo_country\":")
@@ -162,10 +169,11 @@ struct Enricher {
         // Fingerprint: site + full ip + ua + UTC day.
         let day = UInt64(bitPattern: (e.tsMs > 0 ? e.tsMs : origin.arrivalMs) / 86_400_000)
         var h = Hash64.mix(day &+ 0x9E37_79B9_7F4A_7C15)
-        for span in [e.siteId, e.ip, e.ua] {
+        func mixIn(_ span: ByteSpan) {
             let part: UInt64 = span.isPresent ? Hash64.hash(UnsafeRawBufferPointer(rebasing: rec[Int(span.start)..<Int(span.start + span.count)])) : 0
             h = Hash64.mix(h ^ part &* 0xBF58_476D_1CE4_E5B9)
         }
+        mixIn(e.siteId); mixIn(e.ip); mixIn(e.ua)
         out.appendLiteral(",\"fingerprint\":\""); out.appendHex16(h)
         out.append(0x22)
         out.append(0x7D); out.append(0x0A)

@@ -36,7 +36,7 @@ extension Lake {
 
 /// Runs `body(i)` for i in 0..<count on up to `workers` threads; rethrows the first error.
 /// `body` must only touch shared state under its own lock (the callers write disjoint slots).
-func parallelFor(_ count: Int, workers: Int, _ body: (Int) throws -> Void) throws {
+func parallelFor(_ count: Int, workers: Int, _ body: @escaping (Int) throws -> Void) throws {
     if count <= 1 || workers <= 1 { for i in 0..<count { try body(i) }; return }
     final class State: @unchecked Sendable {
         let lock = NSLock()
@@ -45,18 +45,25 @@ func parallelFor(_ count: Int, workers: Int, _ body: (Int) throws -> Void) throw
     struct Unchecked<T>: @unchecked Sendable { let value: T }
     let state = State()
     let w = min(workers, count)
-    withoutActuallyEscaping(body) { escapable in
-        let fn = Unchecked(value: escapable)
-        DispatchQueue.concurrentPerform(iterations: w) { k in
+    // Real threads, not concurrentPerform: the I/O callers want more syncs in flight than there
+    // are cores (the filesystem journal commits concurrent fsyncs together).
+    let fn = Unchecked(value: body)
+    let group = DispatchGroup()
+    for k in 0..<w {
+        group.enter()
+        let t = Thread {
             var i = k
             while i < count {
                 do { try fn.value(i) } catch {
-                    state.lock.lock(); if state.firstError == nil { state.firstError = error }; state.lock.unlock(); return
+                    state.lock.lock(); if state.firstError == nil { state.firstError = error }; state.lock.unlock(); break
                 }
                 i += w
             }
+            group.leave()
         }
+        t.start()
     }
+    group.wait()
     if let e = state.firstError { throw e }
 }
 
@@ -202,7 +209,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
         try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
     }
 
-    static let syncWorkers = 8
+    static let syncWorkers = 32
 
     public func list(prefix: String) throws -> [String] {
         var p = prefix

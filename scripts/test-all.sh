@@ -44,6 +44,7 @@ count() { # prints "passed failed" from a step's log
 run_step build swift build --build-tests
 run_step unit swift test --skip-build --disable-swift-testing
 run_step cli ./scripts/test-cli.sh
+run_step lake-duckdb ./scripts/test-lake.sh
 run_step kinesis ./scripts/test-kinesis.sh
 run_step stream-crash ./scripts/test-stream-crash.sh
 run_step tui-e2e ./Tests/TUITests/e2e-tmux.sh

@@ -34,9 +34,12 @@ count() { # prints "passed failed" from a step's log
     skipped=$(grep -oE "[0-9]+ tests? skipped" <<<"$x" | grep -oE "^[0-9]+" || echo 0)
     echo "$((total - fails - skipped)) $fails"; return
   fi
-  x=$(grep -E "[0-9]+ passed, [0-9]+ failed" "$f" | tail -1)
+  x=$(grep -E "[0-9]+ passed" "$f" | tail -1)
   if [ -n "$x" ]; then
-    sed -E 's/^/ /; s/.*[^0-9]([0-9]+) passed, ([0-9]+) failed.*/\1 \2/' <<<"$x"; return
+    local p fl
+    p=$(grep -oE "[0-9]+ passed" <<<"$x" | grep -oE "^[0-9]+")
+    fl=$(grep -oE "[0-9]+ failed" <<<"$x" | grep -oE "^[0-9]+" || true)
+    echo "$p ${fl:-0}"; return
   fi
   if grep -q "^PASS" "$f"; then echo "1 0"; else echo "0 0"; fi
 }

@@ -180,3 +180,16 @@ final class CollectorRouterTests: XCTestCase {
         }
     }
 }
+
+final class CollectorClientIPTests: XCTestCase {
+    func testForwardedForIsBelievedOnlyFromTrustedProxies() {
+        let trusted: Set<String> = ["10.0.0.1", "10.0.0.2"]
+        XCTAssertEqual(CollectorServer.resolveClientIP(peer: "203.0.113.9", forwardedFor: "1.2.3.4", trusted: trusted), "203.0.113.9",
+                       "an untrusted peer cannot claim another address")
+        XCTAssertEqual(CollectorServer.resolveClientIP(peer: "10.0.0.1", forwardedFor: "1.2.3.4", trusted: trusted), "1.2.3.4")
+        XCTAssertEqual(CollectorServer.resolveClientIP(peer: "10.0.0.1", forwardedFor: "6.6.6.6, 1.2.3.4, 10.0.0.2", trusted: trusted), "1.2.3.4",
+                       "the right-most hop that is not a trusted proxy; a client-forged left part is ignored")
+        XCTAssertEqual(CollectorServer.resolveClientIP(peer: "10.0.0.1", forwardedFor: nil, trusted: trusted), "10.0.0.1")
+        XCTAssertNil(CollectorServer.resolveClientIP(peer: nil, forwardedFor: "1.2.3.4", trusted: trusted))
+    }
+}

@@ -53,7 +53,7 @@ public struct IngestBench: BenchmarkCase {
         var figures: [BenchFigure] = []
         let anchor = "nginx proxy → 204, body logged"
         if let nginx = try await startNginx(dir: dir + "/nginx", progress: progress) {
-            defer { _ = try? BenchSupport.shell("\(nginx.bin) -c \(nginx.conf) -s stop 2>/dev/null") }
+            defer { _ = try? BenchSupport.shell("\(nginx.bin) -c \(nginx.conf) -s stop >/dev/null 2>&1") }
             var nx: [LoadGenResult] = []
             for i in 0..<runs {
                 let r = try await load(nginx.port, rate: nil, key: nil)
@@ -137,8 +137,11 @@ public struct IngestBench: BenchmarkCase {
         }
         """
         try text.write(toFile: conf, atomically: true, encoding: .utf8)
-        let r = try BenchSupport.shell("\(bin) -c \(conf) 2>&1")
-        guard r.status == 0 else { progress("nginx did not start: \(r.output)"); return nil }
+        // Output to a file: the daemonised master would otherwise hold our pipe open forever.
+        let r = try BenchSupport.shell("\(bin) -c \(conf) >\(dir)/start.log 2>&1; echo $?")
+        guard r.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0" else {
+            progress("nginx did not start: \((try? String(contentsOfFile: dir + "/start.log", encoding: .utf8)) ?? "")"); return nil
+        }
         for _ in 0..<50 {
             if (try? BlockingHTTPClient(host: "127.0.0.1", port: port).request(method: "GET", path: "/"))?.status == 204 { break }
             try await Task.sleep(for: .milliseconds(100))

@@ -222,10 +222,16 @@ public final class CollectorServer: @unchecked Sendable {
 
     /// Client IP: the peer, or (from a trusted proxy) the right-most untrusted X-Forwarded-For hop.
     func clientIP(_ request: Request, _ ctx: CollectorContext) -> String? {
-        let peer = ctx.remoteAddress?.ipAddress
-        guard let p = peer, config.trustedProxies.contains(p), let xff = request.headers[.xForwardedFor] else { return peer }
+        Self.resolveClientIP(peer: ctx.remoteAddress?.ipAddress, forwardedFor: request.headers[.xForwardedFor],
+                             trusted: config.trustedProxies)
+    }
+
+    /// The peer, or — only when the peer is a trusted proxy — the right-most X-Forwarded-For hop
+    /// that is not itself a trusted proxy (hops to its left are whatever the client wrote).
+    public static func resolveClientIP(peer: String?, forwardedFor: String?, trusted: Set<String>) -> String? {
+        guard let p = peer, trusted.contains(p), let xff = forwardedFor else { return peer }
         let hops = xff.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet.whitespaces) }.filter { !$0.isEmpty }
-        for h in hops.reversed() where !config.trustedProxies.contains(h) { return h }
+        for h in hops.reversed() where !trusted.contains(h) { return h }
         return hops.first ?? peer
     }
 

@@ -286,11 +286,11 @@ public final class Warehouse: @unchecked Sendable {
             }
             // Late rows older than the raw retention would corrupt recomputed rollups: drop them.
             let cutoff = now() - Int64(config.rawRetentionDays) * 86_400_000
-            try c.statement("DELETE FROM events WHERE id > ? AND ts < ?").run(.integer(firstNewId), .integer(cutoff))
+            try c.statement("DELETE FROM events NOT INDEXED WHERE id > ? AND ts < ?").run(.integer(firstNewId), .integer(cutoff))
             let exp = c.changes
             inserted -= exp
             report.expiredRows += exp
-            if let r = try? c.statement("SELECT max(ts), max(arrival_ms) FROM events WHERE id > ?") {
+            if let r = try? c.statement("SELECT max(ts), max(arrival_ms) FROM events NOT INDEXED WHERE id > ?") {
                 r.bind(1, firstNewId)
                 if try r.step() { newestTs = r.isNull(0) ? nil : r.int(0); newestArrival = r.isNull(1) ? nil : r.int(1) }
             }
@@ -378,28 +378,28 @@ public final class Warehouse: @unchecked Sendable {
         let gap = config.sessionGapMs
         try c.exec("DELETE FROM temp.aff_min; DELETE FROM temp.aff_hour")
         // Buckets of the new rows.
-        try c.statement("INSERT OR IGNORE INTO temp.aff_min SELECT site_id, ts / 60000 * 60000 FROM events WHERE id > ?").run(.integer(firstNewId))
-        try c.statement("INSERT OR IGNORE INTO temp.aff_hour SELECT site_id, ts / 3600000 * 3600000 FROM events WHERE id > ?").run(.integer(firstNewId))
+        try c.statement("INSERT OR IGNORE INTO temp.aff_min SELECT site_id, ts / 60000 * 60000 FROM events NOT INDEXED WHERE id > ?").run(.integer(firstNewId))
+        try c.statement("INSERT OR IGNORE INTO temp.aff_hour SELECT site_id, ts / 3600000 * 3600000 FROM events NOT INDEXED WHERE id > ?").run(.integer(firstNewId))
         try c.statement("""
-            INSERT INTO sites SELECT site_id, min(ts), max(ts), count(*) FROM events WHERE id > ? GROUP BY site_id
+            INSERT INTO sites SELECT site_id, min(ts), max(ts), count(*) FROM events NOT INDEXED WHERE id > ? GROUP BY site_id
             ON CONFLICT(site_id) DO UPDATE SET first_event_ms = min(first_event_ms, excluded.first_event_ms),
               last_event_ms = max(last_event_ms, excluded.last_event_ms), events = events + excluded.events
             """).run(.integer(firstNewId))
         try c.statement("""
             INSERT INTO rollup_geo_device_day (site_id, day, country, device, events, pageviews)
             SELECT site_id, date(ts / 1000, 'unixepoch'), coalesce(geo_country, ''), coalesce(device, ''), count(*),
-                   sum(type = 'page_view') FROM events WHERE id > ? AND is_bot IS NOT 1 GROUP BY 1, 2, 3, 4
+                   sum(type = 'page_view') FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1 GROUP BY 1, 2, 3, 4
             ON CONFLICT(site_id, day, country, device) DO UPDATE SET events = events + excluded.events,
               pageviews = pageviews + excluded.pageviews
             """).run(.integer(firstNewId))
 
         try c.statement("""
             INSERT OR IGNORE INTO visitor_days SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch'), visitor
-            FROM events WHERE id > ? AND is_bot IS NOT 1
+            FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1
             """).run(.integer(firstNewId))
         try c.statement("""
             INSERT OR REPLACE INTO rollup_site_day SELECT site_id, day, count(*) FROM visitor_days
-            WHERE (site_id, day) IN (SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch') FROM events WHERE id > ? AND is_bot IS NOT 1)
+            WHERE (site_id, day) IN (SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch') FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1)
             GROUP BY site_id, day
             """).run(.integer(firstNewId))
 
@@ -423,7 +423,7 @@ public final class Warehouse: @unchecked Sendable {
             try c.statement("INSERT OR IGNORE INTO temp.aff_hour VALUES (?, ?)").run(.text(s.siteId), .integer(s.startMs / 3600000 * 3600000))
         }
 
-        let touched = try c.statement("SELECT site_id, visitor, min(ts), max(ts) FROM events WHERE id > ? GROUP BY site_id, visitor")
+        let touched = try c.statement("SELECT site_id, visitor, min(ts), max(ts) FROM events NOT INDEXED WHERE id > ? GROUP BY site_id, visitor")
         touched.bind(1, firstNewId)
         var visitors: [(String, String, Int64, Int64)] = []
         while try touched.step() { visitors.append((touched.text(0) ?? "", touched.text(1) ?? "", touched.int(2), touched.int(3))) }

@@ -31,6 +31,9 @@ public struct LoadReport: Sendable, Equatable, CustomStringConvertible {
     /// Problems that stopped a manifest (missing mandatory object, unreadable object). The manifest is
     /// retried on the next load; objects loaded before the problem stay loaded (they are in the ledger).
     public var errors: [String] = []
+    /// Wall time spent reading + inserting rows, and maintaining sessions and rollups (ms).
+    public var insertMs: Double = 0
+    public var derivedMs: Double = 0
     public init() {}
     public var description: String {
         "manifests \(manifestsCompleted), objects \(objectsLoaded) (+\(objectsAlreadyLoaded) already loaded), rows \(rowsInserted), duplicates \(duplicateRows), expired \(expiredRows), errors \(errors.count)"
@@ -267,6 +270,7 @@ public final class Warehouse: @unchecked Sendable {
             let ins = try c.statement(Self.insertSQL)
             var p = ParsedLine()
             let fault = faultInjection
+            let tInsert = DispatchTime.now().uptimeNanoseconds
             try reader.forEachLine { line in
                 do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
                     throw LakeError(path: path, message: e.message, line: reader.lineNumber)
@@ -294,7 +298,10 @@ public final class Warehouse: @unchecked Sendable {
                 r.bind(1, firstNewId)
                 if try r.step() { newestTs = r.isNull(0) ? nil : r.int(0); newestArrival = r.isNull(1) ? nil : r.int(1) }
             }
+            let tDerived = DispatchTime.now().uptimeNanoseconds
             if inserted > 0 { try maintainDerived(firstNewId: firstNewId) }
+            report.insertMs += Double(tDerived - tInsert) / 1e6
+            report.derivedMs += Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
             try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
                 .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
                 .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
@@ -363,6 +370,7 @@ public final class Warehouse: @unchecked Sendable {
         var bounce: Bool { events == 1 }
     }
 
+    struct SiteBucket: Hashable { var site: String, ms: Int64 }
     struct DayKey: Hashable { var site: String, day: String, a: String, b: String }
     struct DayDelta { var sessions: Int64 = 0, bounces: Int64 = 0, pageviews: Int64 = 0, conversions: Int64 = 0, revenue: Double = 0 }
 
@@ -407,6 +415,7 @@ public final class Warehouse: @unchecked Sendable {
         // delete them, and rebuild from all of that visitor's rows in the widened span.
         var channelDelta: [DayKey: DayDelta] = [:]
         var geoDelta: [DayKey: DayDelta] = [:]
+        var sessionMinutes = Set<SiteBucket>()
         func account(_ s: SessionRow, _ sign: Int64) throws {
             guard !s.isBot else { return }
             let day = Self.dayString(s.startMs)
@@ -419,8 +428,7 @@ public final class Warehouse: @unchecked Sendable {
             let gk = DayKey(site: s.siteId, day: day, a: s.country ?? "", b: s.device ?? "")
             geoDelta[gk, default: DayDelta()].sessions += sign
             geoDelta[gk, default: DayDelta()].bounces += s.bounce ? sign : 0
-            try c.statement("INSERT OR IGNORE INTO temp.aff_min VALUES (?, ?)").run(.text(s.siteId), .integer(s.startMs / 60000 * 60000))
-            try c.statement("INSERT OR IGNORE INTO temp.aff_hour VALUES (?, ?)").run(.text(s.siteId), .integer(s.startMs / 3600000 * 3600000))
+            sessionMinutes.insert(SiteBucket(site: s.siteId, ms: s.startMs / 60000 * 60000))
         }
 
         let touched = try c.statement("SELECT site_id, visitor, min(ts), max(ts) FROM events NOT INDEXED WHERE id > ? GROUP BY site_id, visitor")
@@ -496,6 +504,15 @@ public final class Warehouse: @unchecked Sendable {
             try flush()
         }
 
+        let affMin = try c.statement("INSERT OR IGNORE INTO temp.aff_min VALUES (?, ?)")
+        let affHour = try c.statement("INSERT OR IGNORE INTO temp.aff_hour VALUES (?, ?)")
+        var hours = Set<SiteBucket>()
+        for b in sessionMinutes {
+            try affMin.run(.text(b.site), .integer(b.ms))
+            hours.insert(SiteBucket(site: b.site, ms: b.ms / 3_600_000 * 3_600_000))
+        }
+        for b in hours { try affHour.run(.text(b.site), .integer(b.ms)) }
+
         // Additive daily rollups: apply the deltas.
         let upChannel = try c.statement("""
             INSERT INTO rollup_channel_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -517,8 +534,15 @@ public final class Warehouse: @unchecked Sendable {
         }
 
         // Bucket rollups with distinct visitors: recompute each touched bucket from events and sessions.
-        try c.exec("""
-            DELETE FROM rollup_minute WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min);
+        for sql in Self.bucketRollupSQL { try c.statement(sql).run() }
+    }
+
+    /// Recomputes the minute and page-hour rows of the buckets in temp.aff_min / temp.aff_hour.
+    static let bucketRollupSQL: [String] = [
+        """
+            DELETE FROM rollup_minute WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min)
+            """,
+        """
             INSERT INTO rollup_minute (site_id, minute_ms, events, pageviews, visitors, purchases, revenue, bot_events)
             SELECT a.site_id, a.minute_ms,
                    count(*) FILTER (WHERE e.is_bot IS NOT 1),
@@ -528,33 +552,43 @@ public final class Warehouse: @unchecked Sendable {
                    coalesce(sum(e.value) FILTER (WHERE e.is_bot IS NOT 1 AND e.type = 'purchase'), 0),
                    count(*) FILTER (WHERE e.is_bot IS 1)
             FROM temp.aff_min a JOIN events e ON e.site_id = a.site_id AND e.ts >= a.minute_ms AND e.ts < a.minute_ms + 60000
-            GROUP BY a.site_id, a.minute_ms;
+            GROUP BY a.site_id, a.minute_ms
+            """,
+        """
             UPDATE rollup_minute SET
               sessions = (SELECT count(*) FROM sessions s WHERE s.site_id = rollup_minute.site_id AND s.start_ms >= rollup_minute.minute_ms
                           AND s.start_ms < rollup_minute.minute_ms + 60000 AND s.is_bot = 0),
               bounces = (SELECT count(*) FROM sessions s WHERE s.site_id = rollup_minute.site_id AND s.start_ms >= rollup_minute.minute_ms
                           AND s.start_ms < rollup_minute.minute_ms + 60000 AND s.is_bot = 0 AND s.bounce = 1)
-            WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min);
-            DELETE FROM rollup_page_hour WHERE (site_id, hour_ms) IN (SELECT site_id, hour_ms FROM temp.aff_hour);
+            WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min)
+            """,
+        """
+            DELETE FROM rollup_page_hour WHERE (site_id, hour_ms) IN (SELECT site_id, hour_ms FROM temp.aff_hour)
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, pageviews, visitors)
             SELECT a.site_id, a.hour_ms, coalesce(e.url_path, ''), count(*), count(DISTINCT e.visitor)
             FROM temp.aff_hour a JOIN events e ON e.site_id = a.site_id AND e.ts >= a.hour_ms AND e.ts < a.hour_ms + 3600000
             WHERE e.type = 'page_view' AND e.is_bot IS NOT 1
-            GROUP BY a.site_id, a.hour_ms, coalesce(e.url_path, '');
+            GROUP BY a.site_id, a.hour_ms, coalesce(e.url_path, '')
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, entries, bounces)
             SELECT a.site_id, a.hour_ms, s.entry_page, count(*), sum(s.bounce)
             FROM temp.aff_hour a JOIN sessions s ON s.site_id = a.site_id AND s.start_ms >= a.hour_ms AND s.start_ms < a.hour_ms + 3600000
             WHERE s.is_bot = 0 AND s.entry_page IS NOT NULL
             GROUP BY a.site_id, a.hour_ms, s.entry_page
-            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET entries = excluded.entries, bounces = excluded.bounces;
+            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET entries = excluded.entries, bounces = excluded.bounces
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, exits)
             SELECT a.site_id, a.hour_ms, s.exit_page, count(*)
             FROM temp.aff_hour a JOIN sessions s ON s.site_id = a.site_id AND s.start_ms >= a.hour_ms AND s.start_ms < a.hour_ms + 3600000
             WHERE s.is_bot = 0 AND s.exit_page IS NOT NULL
             GROUP BY a.site_id, a.hour_ms, s.exit_page
-            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET exits = excluded.exits;
-            """)
-    }
+            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET exits = excluded.exits
+            """,
+    ]
 
     // MARK: Retention
 

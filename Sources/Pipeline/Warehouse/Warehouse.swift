@@ -207,6 +207,7 @@ public final class Warehouse: @unchecked Sendable {
         let done = try completedManifests()
         for m in manifests where !done.contains(m.delivery + "/" + m.name) {
             var ok = true
+            var batch: [(url: String, path: String)] = []
             for e in m.entries {
                 if try isLoaded(e.url) { report.objectsAlreadyLoaded += 1; continue }
                 let path = localPath(e.url)
@@ -218,12 +219,15 @@ public final class Warehouse: @unchecked Sendable {
                     }
                     continue
                 }
+                batch.append((e.url, path))
+            }
+            // The objects before a missing one still load (they are complete and durable).
+            if !batch.isEmpty {
                 do {
-                    try loadObject(url: e.url, path: path, manifest: m, report: &report)
+                    try loadObjects(batch, manifest: m, report: &report)
                 } catch {
-                    report.errors.append("manifest \(m.delivery)/\(m.name): \(e.url): \(error)")
+                    report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
                     ok = false
-                    break
                 }
             }
             if ok {
@@ -257,59 +261,82 @@ public final class Warehouse: @unchecked Sendable {
     static let insertSQL = "INSERT OR IGNORE INTO events (" + EventColumn.names.joined(separator: ", ") + ", visitor) VALUES ("
         + Array(repeating: "?", count: EventColumn.count + 1).joined(separator: ", ") + ")"
 
-    /// One object, one transaction: rows, sessions, rollups and the ledger row commit together.
-    func loadObject(url: String, path: String, manifest: Manifest, report: inout LoadReport) throws {
-        let reader = try LakeObjectReader(path: path)
+    /// The listed objects of one manifest in one transaction: their rows, the sessions and rollups
+    /// they change, and their ledger rows commit together or not at all. One transaction per
+    /// manifest rather than per object: each commit writes every dirty index page to the WAL, and
+    /// the bucket rollups are recomputed once for the batch.
+    func loadObjects(_ items: [(url: String, path: String)], manifest: Manifest, report: inout LoadReport) throws {
         let c = writer
-        var records = 0, inserted = 0, duplicates = 0
-        var newestTs: Int64?, newestArrival: Int64?
+        var local = LoadReport()
         try c.transaction {
-            // Checked again inside the write transaction: another loader may have won the race.
-            if try isLoaded(url) { report.objectsAlreadyLoaded += 1; return }
-            let firstNewId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
+            let batchFirstId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
             let ins = try c.statement(Self.insertSQL)
             var p = ParsedLine()
             let fault = faultInjection
-            let tInsert = DispatchTime.now().uptimeNanoseconds
-            try reader.forEachLine { line in
-                do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
-                    throw LakeError(path: path, message: e.message, line: reader.lineNumber)
-                }
-                records += 1
-                guard p.kinds[EventColumn.eventId.rawValue] == .string else {
-                    throw LakeError(path: path, message: "event_id missing", line: reader.lineNumber)
-                }
-                try Self.bindRow(ins, p, line)
-                try ins.step()
-                sqlite3_reset(ins.s)
-                if c.changes == 1 {
-                    inserted += 1
-                    try fault?(url, inserted)
-                } else { duplicates += 1 }
-                return true
-            }
-            // Late rows older than the raw retention would corrupt recomputed rollups: drop them.
             let cutoff = now() - Int64(config.rawRetentionDays) * 86_400_000
-            try c.statement("DELETE FROM events NOT INDEXED WHERE id > ? AND ts < ?").run(.integer(firstNewId), .integer(cutoff))
-            let exp = c.changes
-            inserted -= exp
-            report.expiredRows += exp
-            if let r = try? c.statement("SELECT max(ts), max(arrival_ms) FROM events NOT INDEXED WHERE id > ?") {
-                r.bind(1, firstNewId)
+            let tInsert = DispatchTime.now().uptimeNanoseconds
+            var any = false
+            for (url, path) in items {
+                // Checked again inside the write transaction: another loader may have won the race.
+                if try isLoaded(url) { local.objectsAlreadyLoaded += 1; continue }
+                let reader = try LakeObjectReader(path: path)
+                var records = 0, inserted = 0, duplicates = 0
+                var newestTs: Int64?, newestArrival: Int64?
+                let objFirstId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
+                do {
+                    try reader.forEachLine { line in
+                        do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
+                            throw LakeError(path: url, message: e.message, line: reader.lineNumber)
+                        }
+                        records += 1
+                        guard p.kinds[EventColumn.eventId.rawValue] == .string else {
+                            throw LakeError(path: url, message: "event_id missing", line: reader.lineNumber)
+                        }
+                        try Self.bindRow(ins, p, line)
+                        try ins.step()
+                        sqlite3_reset(ins.s)
+                        if c.changes == 1 {
+                            inserted += 1
+                            try fault?(url, inserted)
+                        } else { duplicates += 1 }
+                        return true
+                    }
+                } catch let e as LakeError {
+                    throw e
+                } catch {
+                    throw LakeError(path: url, message: "\(error)", line: reader.lineNumber)
+                }
+                // Late rows older than the raw retention would corrupt recomputed rollups: drop them.
+                try c.statement("DELETE FROM events NOT INDEXED WHERE id > ? AND ts < ?").run(.integer(objFirstId), .integer(cutoff))
+                let exp = c.changes
+                inserted -= exp
+                local.expiredRows += exp
+                let r = try c.statement("SELECT max(ts), max(arrival_ms) FROM events NOT INDEXED WHERE id > ?")
+                r.bind(1, objFirstId)
                 if try r.step() { newestTs = r.isNull(0) ? nil : r.int(0); newestArrival = r.isNull(1) ? nil : r.int(1) }
+                sqlite3_reset(r.s)
+                try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+                    .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
+                    .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
+                    newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
+                local.objectsLoaded += 1
+                local.rowsInserted += inserted
+                local.duplicateRows += duplicates
+                if inserted > 0 { any = true }
             }
             let tDerived = DispatchTime.now().uptimeNanoseconds
-            if inserted > 0 { try maintainDerived(firstNewId: firstNewId) }
-            report.insertMs += Double(tDerived - tInsert) / 1e6
-            report.derivedMs += Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
-            try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
-                .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
-                .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
-                newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
-            report.objectsLoaded += 1
-            report.rowsInserted += inserted
-            report.duplicateRows += duplicates
+            if any { try maintainDerived(firstNewId: batchFirstId) }
+            local.insertMs = Double(tDerived - tInsert) / 1e6
+            local.derivedMs = Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
         }
+        // Counted only once committed.
+        report.objectsLoaded += local.objectsLoaded
+        report.objectsAlreadyLoaded += local.objectsAlreadyLoaded
+        report.rowsInserted += local.rowsInserted
+        report.duplicateRows += local.duplicateRows
+        report.expiredRows += local.expiredRows
+        report.insertMs += local.insertMs
+        report.derivedMs += local.derivedMs
     }
 
     /// Binds one parsed line to the INSERT. Text spans are bound without copying (SQLITE_STATIC is

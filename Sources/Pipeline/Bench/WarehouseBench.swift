@@ -63,7 +63,7 @@ public struct WarehouseBench: BenchmarkCase {
         figures.append(BenchFigure(name: "warehouse load (lake objects → events + sessions + rollups)", value: eddyRate, unit: "rows/s",
                                    anchorName: "sqlite3 CLI .import of the same rows as CSV (unique key)", anchorValue: cliRate,
                                    goal: "≥ 1.0× anchor",
-                                   note: "\(written) rows, \(lakeBytes / 1_048_576) MiB zstd lake; eddy: one load, decompress + parse + 3 indexes + sessionise + 6 rollups, a transaction per object; anchor median of \(rounds) \(cliRates.map { Int($0) })"))
+                                   note: "\(written) rows, \(lakeBytes / 1_048_576) MiB zstd lake; eddy: one load, decompress + parse + 3 indexes + sessionise + 6 rollups, a transaction per manifest (insert \(Int(report.insertMs)) ms, sessions + rollups \(Int(report.derivedMs)) ms); anchor median of \(rounds) \(cliRates.map { Int($0) })"))
 
         // 2. Query set.
         let top = try w.query("SELECT site_id FROM sites ORDER BY events DESC LIMIT 1").stringRows[0][0]

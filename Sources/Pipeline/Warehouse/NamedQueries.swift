@@ -40,9 +40,9 @@ public enum NamedQueries {
             """, rollupOnly: true),
         NamedQuery(name: "retention", summary: "Weekly retention cohorts: visitors by first week and weeks since (sessions)", template: """
             WITH v AS (SELECT visitor, start_ms / 604800000 AS w FROM sessions WHERE site_id = :site AND is_bot = 0),
-                 first AS (SELECT visitor, min(w) AS c FROM v GROUP BY visitor)
-            SELECT date(first.c * 604800, 'unixepoch') AS cohort_week, v.w - first.c AS week, count(DISTINCT v.visitor) AS visitors
-            FROM v JOIN first USING (visitor) GROUP BY 1, 2 ORDER BY 1, 2
+                 c AS (SELECT visitor, w, min(w) OVER (PARTITION BY visitor) AS c FROM v)
+            SELECT date(c * 604800, 'unixepoch') AS cohort_week, w - c AS week, count(DISTINCT visitor) AS visitors
+            FROM c GROUP BY 1, 2 ORDER BY 1, 2
             """, rollupOnly: true),
         NamedQuery(name: "heatmap", summary: "Pageviews by UTC weekday × hour (rollup_minute)", template: """
             SELECT CAST(strftime('%w', minute_ms / 1000, 'unixepoch') AS INTEGER) AS weekday,

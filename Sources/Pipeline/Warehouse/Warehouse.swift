@@ -31,6 +31,9 @@ public struct LoadReport: Sendable, Equatable, CustomStringConvertible {
     /// Problems that stopped a manifest (missing mandatory object, unreadable object). The manifest is
     /// retried on the next load; objects loaded before the problem stay loaded (they are in the ledger).
     public var errors: [String] = []
+    /// Wall time spent reading + inserting rows, and maintaining sessions and rollups (ms).
+    public var insertMs: Double = 0
+    public var derivedMs: Double = 0
     public init() {}
     public var description: String {
         "manifests \(manifestsCompleted), objects \(objectsLoaded) (+\(objectsAlreadyLoaded) already loaded), rows \(rowsInserted), duplicates \(duplicateRows), expired \(expiredRows), errors \(errors.count)"
@@ -204,6 +207,7 @@ public final class Warehouse: @unchecked Sendable {
         let done = try completedManifests()
         for m in manifests where !done.contains(m.delivery + "/" + m.name) {
             var ok = true
+            var batch: [(url: String, path: String)] = []
             for e in m.entries {
                 if try isLoaded(e.url) { report.objectsAlreadyLoaded += 1; continue }
                 let path = localPath(e.url)
@@ -215,12 +219,15 @@ public final class Warehouse: @unchecked Sendable {
                     }
                     continue
                 }
+                batch.append((e.url, path))
+            }
+            // The objects before a missing one still load (they are complete and durable).
+            if !batch.isEmpty {
                 do {
-                    try loadObject(url: e.url, path: path, manifest: m, report: &report)
+                    try loadObjects(batch, manifest: m, report: &report)
                 } catch {
-                    report.errors.append("manifest \(m.delivery)/\(m.name): \(e.url): \(error)")
+                    report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
                     ok = false
-                    break
                 }
             }
             if ok {
@@ -254,55 +261,82 @@ public final class Warehouse: @unchecked Sendable {
     static let insertSQL = "INSERT OR IGNORE INTO events (" + EventColumn.names.joined(separator: ", ") + ", visitor) VALUES ("
         + Array(repeating: "?", count: EventColumn.count + 1).joined(separator: ", ") + ")"
 
-    /// One object, one transaction: rows, sessions, rollups and the ledger row commit together.
-    func loadObject(url: String, path: String, manifest: Manifest, report: inout LoadReport) throws {
-        let reader = try LakeObjectReader(path: path)
+    /// The listed objects of one manifest in one transaction: their rows, the sessions and rollups
+    /// they change, and their ledger rows commit together or not at all. One transaction per
+    /// manifest rather than per object: each commit writes every dirty index page to the WAL, and
+    /// the bucket rollups are recomputed once for the batch.
+    func loadObjects(_ items: [(url: String, path: String)], manifest: Manifest, report: inout LoadReport) throws {
         let c = writer
-        var records = 0, inserted = 0, duplicates = 0
-        var newestTs: Int64?, newestArrival: Int64?
+        var local = LoadReport()
         try c.transaction {
-            // Checked again inside the write transaction: another loader may have won the race.
-            if try isLoaded(url) { report.objectsAlreadyLoaded += 1; return }
-            let firstNewId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
+            let batchFirstId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
             let ins = try c.statement(Self.insertSQL)
             var p = ParsedLine()
             let fault = faultInjection
-            try reader.forEachLine { line in
-                do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
-                    throw LakeReadError(path: path, message: e.message, line: reader.lineNumber)
-                }
-                records += 1
-                guard p.kinds[EventColumn.eventId.rawValue] == .string else {
-                    throw LakeReadError(path: path, message: "event_id missing", line: reader.lineNumber)
-                }
-                try Self.bindRow(ins, p, line)
-                try ins.step()
-                sqlite3_reset(ins.s)
-                if c.changes == 1 {
-                    inserted += 1
-                    try fault?(url, inserted)
-                } else { duplicates += 1 }
-                return true
-            }
-            // Late rows older than the raw retention would corrupt recomputed rollups: drop them.
             let cutoff = now() - Int64(config.rawRetentionDays) * 86_400_000
-            try c.statement("DELETE FROM events WHERE id > ? AND ts < ?").run(.integer(firstNewId), .integer(cutoff))
-            let exp = c.changes
-            inserted -= exp
-            report.expiredRows += exp
-            if let r = try? c.statement("SELECT max(ts), max(arrival_ms) FROM events WHERE id > ?") {
-                r.bind(1, firstNewId)
+            let tInsert = DispatchTime.now().uptimeNanoseconds
+            var any = false
+            for (url, path) in items {
+                // Checked again inside the write transaction: another loader may have won the race.
+                if try isLoaded(url) { local.objectsAlreadyLoaded += 1; continue }
+                let reader = try LakeObjectReader(path: path)
+                var records = 0, inserted = 0, duplicates = 0
+                var newestTs: Int64?, newestArrival: Int64?
+                let objFirstId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
+                do {
+                    try reader.forEachLine { line in
+                        do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
+                            throw LakeReadError(path: url, message: e.message, line: reader.lineNumber)
+                        }
+                        records += 1
+                        guard p.kinds[EventColumn.eventId.rawValue] == .string else {
+                            throw LakeReadError(path: url, message: "event_id missing", line: reader.lineNumber)
+                        }
+                        try Self.bindRow(ins, p, line)
+                        try ins.step()
+                        sqlite3_reset(ins.s)
+                        if c.changes == 1 {
+                            inserted += 1
+                            try fault?(url, inserted)
+                        } else { duplicates += 1 }
+                        return true
+                    }
+                } catch let e as LakeReadError {
+                    throw e
+                } catch {
+                    throw LakeReadError(path: url, message: "\(error)", line: reader.lineNumber)
+                }
+                // Late rows older than the raw retention would corrupt recomputed rollups: drop them.
+                try c.statement("DELETE FROM events NOT INDEXED WHERE id > ? AND ts < ?").run(.integer(objFirstId), .integer(cutoff))
+                let exp = c.changes
+                inserted -= exp
+                local.expiredRows += exp
+                let r = try c.statement("SELECT max(ts), max(arrival_ms) FROM events NOT INDEXED WHERE id > ?")
+                r.bind(1, objFirstId)
                 if try r.step() { newestTs = r.isNull(0) ? nil : r.int(0); newestArrival = r.isNull(1) ? nil : r.int(1) }
+                sqlite3_reset(r.s)
+                try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+                    .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
+                    .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
+                    newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
+                local.objectsLoaded += 1
+                local.rowsInserted += inserted
+                local.duplicateRows += duplicates
+                if inserted > 0 { any = true }
             }
-            if inserted > 0 { try maintainDerived(firstNewId: firstNewId) }
-            try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
-                .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
-                .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
-                newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
-            report.objectsLoaded += 1
-            report.rowsInserted += inserted
-            report.duplicateRows += duplicates
+            let tDerived = DispatchTime.now().uptimeNanoseconds
+            if any { try maintainDerived(firstNewId: batchFirstId) }
+            local.insertMs = Double(tDerived - tInsert) / 1e6
+            local.derivedMs = Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
         }
+        // Counted only once committed.
+        report.objectsLoaded += local.objectsLoaded
+        report.objectsAlreadyLoaded += local.objectsAlreadyLoaded
+        report.rowsInserted += local.rowsInserted
+        report.duplicateRows += local.duplicateRows
+        report.expiredRows += local.expiredRows
+        report.insertMs += local.insertMs
+        report.derivedMs += local.derivedMs
     }
 
     /// Binds one parsed line to the INSERT. Text spans are bound without copying (SQLITE_STATIC is
@@ -363,6 +397,7 @@ public final class Warehouse: @unchecked Sendable {
         var bounce: Bool { events == 1 }
     }
 
+    struct SiteBucket: Hashable { var site: String, ms: Int64 }
     struct DayKey: Hashable { var site: String, day: String, a: String, b: String }
     struct DayDelta { var sessions: Int64 = 0, bounces: Int64 = 0, pageviews: Int64 = 0, conversions: Int64 = 0, revenue: Double = 0 }
 
@@ -378,28 +413,28 @@ public final class Warehouse: @unchecked Sendable {
         let gap = config.sessionGapMs
         try c.exec("DELETE FROM temp.aff_min; DELETE FROM temp.aff_hour")
         // Buckets of the new rows.
-        try c.statement("INSERT OR IGNORE INTO temp.aff_min SELECT site_id, ts / 60000 * 60000 FROM events WHERE id > ?").run(.integer(firstNewId))
-        try c.statement("INSERT OR IGNORE INTO temp.aff_hour SELECT site_id, ts / 3600000 * 3600000 FROM events WHERE id > ?").run(.integer(firstNewId))
+        try c.statement("INSERT OR IGNORE INTO temp.aff_min SELECT site_id, ts / 60000 * 60000 FROM events NOT INDEXED WHERE id > ?").run(.integer(firstNewId))
+        try c.statement("INSERT OR IGNORE INTO temp.aff_hour SELECT site_id, ts / 3600000 * 3600000 FROM events NOT INDEXED WHERE id > ?").run(.integer(firstNewId))
         try c.statement("""
-            INSERT INTO sites SELECT site_id, min(ts), max(ts), count(*) FROM events WHERE id > ? GROUP BY site_id
+            INSERT INTO sites SELECT site_id, min(ts), max(ts), count(*) FROM events NOT INDEXED WHERE id > ? GROUP BY site_id
             ON CONFLICT(site_id) DO UPDATE SET first_event_ms = min(first_event_ms, excluded.first_event_ms),
               last_event_ms = max(last_event_ms, excluded.last_event_ms), events = events + excluded.events
             """).run(.integer(firstNewId))
         try c.statement("""
             INSERT INTO rollup_geo_device_day (site_id, day, country, device, events, pageviews)
             SELECT site_id, date(ts / 1000, 'unixepoch'), coalesce(geo_country, ''), coalesce(device, ''), count(*),
-                   sum(type = 'page_view') FROM events WHERE id > ? AND is_bot IS NOT 1 GROUP BY 1, 2, 3, 4
+                   sum(type = 'page_view') FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1 GROUP BY 1, 2, 3, 4
             ON CONFLICT(site_id, day, country, device) DO UPDATE SET events = events + excluded.events,
               pageviews = pageviews + excluded.pageviews
             """).run(.integer(firstNewId))
 
         try c.statement("""
             INSERT OR IGNORE INTO visitor_days SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch'), visitor
-            FROM events WHERE id > ? AND is_bot IS NOT 1
+            FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1
             """).run(.integer(firstNewId))
         try c.statement("""
             INSERT OR REPLACE INTO rollup_site_day SELECT site_id, day, count(*) FROM visitor_days
-            WHERE (site_id, day) IN (SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch') FROM events WHERE id > ? AND is_bot IS NOT 1)
+            WHERE (site_id, day) IN (SELECT DISTINCT site_id, date(ts / 1000, 'unixepoch') FROM events NOT INDEXED WHERE id > ? AND is_bot IS NOT 1)
             GROUP BY site_id, day
             """).run(.integer(firstNewId))
 
@@ -407,6 +442,7 @@ public final class Warehouse: @unchecked Sendable {
         // delete them, and rebuild from all of that visitor's rows in the widened span.
         var channelDelta: [DayKey: DayDelta] = [:]
         var geoDelta: [DayKey: DayDelta] = [:]
+        var sessionMinutes = Set<SiteBucket>()
         func account(_ s: SessionRow, _ sign: Int64) throws {
             guard !s.isBot else { return }
             let day = Self.dayString(s.startMs)
@@ -419,11 +455,10 @@ public final class Warehouse: @unchecked Sendable {
             let gk = DayKey(site: s.siteId, day: day, a: s.country ?? "", b: s.device ?? "")
             geoDelta[gk, default: DayDelta()].sessions += sign
             geoDelta[gk, default: DayDelta()].bounces += s.bounce ? sign : 0
-            try c.statement("INSERT OR IGNORE INTO temp.aff_min VALUES (?, ?)").run(.text(s.siteId), .integer(s.startMs / 60000 * 60000))
-            try c.statement("INSERT OR IGNORE INTO temp.aff_hour VALUES (?, ?)").run(.text(s.siteId), .integer(s.startMs / 3600000 * 3600000))
+            sessionMinutes.insert(SiteBucket(site: s.siteId, ms: s.startMs / 60000 * 60000))
         }
 
-        let touched = try c.statement("SELECT site_id, visitor, min(ts), max(ts) FROM events WHERE id > ? GROUP BY site_id, visitor")
+        let touched = try c.statement("SELECT site_id, visitor, min(ts), max(ts) FROM events NOT INDEXED WHERE id > ? GROUP BY site_id, visitor")
         touched.bind(1, firstNewId)
         var visitors: [(String, String, Int64, Int64)] = []
         while try touched.step() { visitors.append((touched.text(0) ?? "", touched.text(1) ?? "", touched.int(2), touched.int(3))) }
@@ -496,6 +531,15 @@ public final class Warehouse: @unchecked Sendable {
             try flush()
         }
 
+        let affMin = try c.statement("INSERT OR IGNORE INTO temp.aff_min VALUES (?, ?)")
+        let affHour = try c.statement("INSERT OR IGNORE INTO temp.aff_hour VALUES (?, ?)")
+        var hours = Set<SiteBucket>()
+        for b in sessionMinutes {
+            try affMin.run(.text(b.site), .integer(b.ms))
+            hours.insert(SiteBucket(site: b.site, ms: b.ms / 3_600_000 * 3_600_000))
+        }
+        for b in hours { try affHour.run(.text(b.site), .integer(b.ms)) }
+
         // Additive daily rollups: apply the deltas.
         let upChannel = try c.statement("""
             INSERT INTO rollup_channel_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -517,8 +561,15 @@ public final class Warehouse: @unchecked Sendable {
         }
 
         // Bucket rollups with distinct visitors: recompute each touched bucket from events and sessions.
-        try c.exec("""
-            DELETE FROM rollup_minute WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min);
+        for sql in Self.bucketRollupSQL { try c.statement(sql).run() }
+    }
+
+    /// Recomputes the minute and page-hour rows of the buckets in temp.aff_min / temp.aff_hour.
+    static let bucketRollupSQL: [String] = [
+        """
+            DELETE FROM rollup_minute WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min)
+            """,
+        """
             INSERT INTO rollup_minute (site_id, minute_ms, events, pageviews, visitors, purchases, revenue, bot_events)
             SELECT a.site_id, a.minute_ms,
                    count(*) FILTER (WHERE e.is_bot IS NOT 1),
@@ -528,33 +579,43 @@ public final class Warehouse: @unchecked Sendable {
                    coalesce(sum(e.value) FILTER (WHERE e.is_bot IS NOT 1 AND e.type = 'purchase'), 0),
                    count(*) FILTER (WHERE e.is_bot IS 1)
             FROM temp.aff_min a JOIN events e ON e.site_id = a.site_id AND e.ts >= a.minute_ms AND e.ts < a.minute_ms + 60000
-            GROUP BY a.site_id, a.minute_ms;
+            GROUP BY a.site_id, a.minute_ms
+            """,
+        """
             UPDATE rollup_minute SET
               sessions = (SELECT count(*) FROM sessions s WHERE s.site_id = rollup_minute.site_id AND s.start_ms >= rollup_minute.minute_ms
                           AND s.start_ms < rollup_minute.minute_ms + 60000 AND s.is_bot = 0),
               bounces = (SELECT count(*) FROM sessions s WHERE s.site_id = rollup_minute.site_id AND s.start_ms >= rollup_minute.minute_ms
                           AND s.start_ms < rollup_minute.minute_ms + 60000 AND s.is_bot = 0 AND s.bounce = 1)
-            WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min);
-            DELETE FROM rollup_page_hour WHERE (site_id, hour_ms) IN (SELECT site_id, hour_ms FROM temp.aff_hour);
+            WHERE (site_id, minute_ms) IN (SELECT site_id, minute_ms FROM temp.aff_min)
+            """,
+        """
+            DELETE FROM rollup_page_hour WHERE (site_id, hour_ms) IN (SELECT site_id, hour_ms FROM temp.aff_hour)
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, pageviews, visitors)
             SELECT a.site_id, a.hour_ms, coalesce(e.url_path, ''), count(*), count(DISTINCT e.visitor)
             FROM temp.aff_hour a JOIN events e ON e.site_id = a.site_id AND e.ts >= a.hour_ms AND e.ts < a.hour_ms + 3600000
             WHERE e.type = 'page_view' AND e.is_bot IS NOT 1
-            GROUP BY a.site_id, a.hour_ms, coalesce(e.url_path, '');
+            GROUP BY a.site_id, a.hour_ms, coalesce(e.url_path, '')
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, entries, bounces)
             SELECT a.site_id, a.hour_ms, s.entry_page, count(*), sum(s.bounce)
             FROM temp.aff_hour a JOIN sessions s ON s.site_id = a.site_id AND s.start_ms >= a.hour_ms AND s.start_ms < a.hour_ms + 3600000
             WHERE s.is_bot = 0 AND s.entry_page IS NOT NULL
             GROUP BY a.site_id, a.hour_ms, s.entry_page
-            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET entries = excluded.entries, bounces = excluded.bounces;
+            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET entries = excluded.entries, bounces = excluded.bounces
+            """,
+        """
             INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, exits)
             SELECT a.site_id, a.hour_ms, s.exit_page, count(*)
             FROM temp.aff_hour a JOIN sessions s ON s.site_id = a.site_id AND s.start_ms >= a.hour_ms AND s.start_ms < a.hour_ms + 3600000
             WHERE s.is_bot = 0 AND s.exit_page IS NOT NULL
             GROUP BY a.site_id, a.hour_ms, s.exit_page
-            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET exits = excluded.exits;
-            """)
-    }
+            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET exits = excluded.exits
+            """,
+    ]
 
     // MARK: Retention
 

@@ -44,6 +44,7 @@ public final class EmbeddedNode: @unchecked Sendable {
     let startedAtMs: Int64
     let lock = NSLock()
     var running = false
+    var feeding = true
     var threads: [Thread] = []
     let done = DispatchGroup()
     /// Counters written by the feeder, read by the snapshot loop.
@@ -99,6 +100,15 @@ public final class EmbeddedNode: @unchecked Sendable {
     }
 
     public var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
+    var isFeeding: Bool { lock.lock(); defer { lock.unlock() }; return feeding }
+
+    /// Stops the simulator and waits until its last append is acknowledged; the other stages go on
+    /// (tests flush a fixed set of events this way).
+    public func stopFeeding() {
+        lock.lock(); let wasFeeding = feeding && running && options.simulatorRate > 0; feeding = false; lock.unlock()
+        if wasFeeding { feederStopped.wait() }
+    }
+    let feederStopped = DispatchSemaphore(value: 0)
 
     public func start() throws {
         lock.lock()
@@ -123,7 +133,7 @@ public final class EmbeddedNode: @unchecked Sendable {
         }
         spawn("eddy-live") { [self] in liveLoop(live) }
         spawn("eddy-stream-maint") { [self] in maintenanceLoop() }
-        if options.simulatorRate > 0 { spawn("eddy-simulator") { [self] in feederLoop() } }
+        if options.simulatorRate > 0 { spawn("eddy-simulator") { [self] in feederLoop(); feederStopped.signal() } }
     }
 
     /// Stops every loop, waits for them, and closes the stream (durable state is already on disk).
@@ -170,7 +180,7 @@ public final class EmbeddedNode: @unchecked Sendable {
         var buf: [UInt8] = []
         var owed = 0.0
         var next = Date()
-        while isRunning {
+        while isRunning && isFeeding {
             owed += Double(options.simulatorRate) * Double(tickMs) / 1000
             let n = Int(owed)
             owed -= Double(n)

@@ -429,10 +429,23 @@ public final class CollectorServer: @unchecked Sendable {
 
     func stats(_ request: Request) async -> Response {
         if let denied = requireAdmin(request) { return denied }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        guard let d = try? enc.encode(await snapshot()) else { return Self.errorJSON(.internalServerError, code: "internal", "snapshot did not encode") }
-        return Self.json(.ok, Array(d))
+        var snap = await snapshot()
+        let params = request.uri.queryParameters
+        // ?site=ID: one site's figures only (and 404 when the node has not seen it).
+        if let site = params["site"].map(String.init) {
+            snap.sites = snap.sites.filter { $0.siteId == site }
+            if snap.sites.isEmpty { return Self.errorJSON(.notFound, code: "unknown_site", "no live figures for site '\(site)'") }
+        }
+        // ?history=N: keep only the newest N points of each site's per-second and per-minute series
+        // (a remote dashboard polls every second; the full 10 min + 24 h series are ~2 MB for 320 sites).
+        if let n = params["history"].flatMap({ Int(String($0)) }), n >= 0 {
+            for i in snap.sites.indices {
+                snap.sites[i].eventsPerSecHistory = Array(snap.sites[i].eventsPerSecHistory.suffix(n))
+                snap.sites[i].eventsPerMinuteHistory = Array(snap.sites[i].eventsPerMinuteHistory.suffix(n))
+            }
+        }
+        // SnapshotJSON writes the same document as JSONEncoder ~60× faster (measured in `eddy bench`).
+        return Self.json(.ok, SnapshotJSON.encode(snap))
     }
 
     func query(_ request: Request, _ ctx: CollectorContext) async throws -> Response {

@@ -50,7 +50,11 @@ struct RemoteNode: SnapshotSource, QueryService {
     }
 
     func latest() async throws -> NodeSnapshot? {
-        let data = try await send(request("v1/stats", timeout: 5))
+        // Two hours of per-minute history is what the site panel shows remotely; the full series
+        // would make every poll ~2 MB for 320 sites.
+        var r = request("v1/stats", timeout: 5)
+        r.url = URL(string: base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/stats?history=120")
+        let data = try await send(r)
         return try JSONDecoder().decode(NodeSnapshot.self, from: data)
     }
 

@@ -107,7 +107,7 @@ public final class Workload: @unchecked Sendable {
     static let batchSize = 512
 
     public init(events n: Int, sites: Int, seed: UInt64, sessions: Int? = nil) {
-        var rng = Rng(seed)
+        var rng = SplitMix64(seed: seed)
         var arena: [UInt8] = []
         func intern(_ s: String) -> NameRef {
             let r = NameRef(offset: UInt32(arena.count), length: UInt32(s.utf8.count)); arena.append(contentsOf: s.utf8); return r
@@ -137,7 +137,7 @@ public final class Workload: @unchecked Sendable {
         for i in 0..<n {
             // With a session count given, visit every session once before reusing any.
             let s = sessions != nil ? i % sessionCount : Int(rng.next() % UInt64(sessionCount))
-            var srng = Rng(UInt64(s) &* 0x9E37_79B9_7F4A_7C15 ^ seed)
+            var srng = SplitMix64(seed: UInt64(s) &* 0x9E37_79B9_7F4A_7C15 ^ seed)
             let site = siteZipf.sample(&srng) - 1
             let visitor = Int(srng.next() % UInt64(visitorCount))
             let channel = Channel(rawValue: UInt8(srng.next() % 9))!
@@ -276,18 +276,6 @@ final class NaiveAggregates {
     }
 }
 
-struct Rng {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Zipf(s) over 1...n by binary search in the cumulative distribution.
 struct ZipfTable {
     let cdf: [Double]
@@ -297,7 +285,7 @@ struct ZipfTable {
         for k in 1...n { acc += 1 / pow(Double(k), s); c.append(acc) }
         cdf = c.map { $0 / acc }
     }
-    func sample(_ rng: inout Rng) -> Int {
+    func sample(_ rng: inout SplitMix64) -> Int {
         let u = Double(rng.next() >> 11) / Double(UInt64(1) << 53)
         var lo = 0, hi = cdf.count - 1
         while lo < hi { let mid = (lo + hi) / 2; if cdf[mid] < u { lo = mid + 1 } else { hi = mid } }

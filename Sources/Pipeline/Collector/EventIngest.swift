@@ -69,7 +69,7 @@ public struct EventIngest: Sendable {
         let ipInsert: [UInt8]? = clientIP.map { ip in
             var b: [UInt8] = Array("\"ip\":".utf8); JSONOut.string(ip, into: &b); b.append(UInt8(ascii: ",")); return b
         }
-        var rng = SplitMix(seed: UInt64.random(in: 0...UInt64.max))
+        var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         body.withUnsafeBytes { raw in
             let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             for e in parsed.events {
@@ -166,17 +166,8 @@ public struct EventIngest: Sendable {
     }
 }
 
-/// A fast non-cryptographic generator for event_ids (seeded per request from the system RNG).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// event_ids from a fast non-cryptographic generator (seeded per request from the system RNG).
+extension SplitMix64 {
     /// A version-4 UUID string, lowercase.
     mutating func uuid() -> String {
         var hi = next(), lo = next()

@@ -284,7 +284,7 @@ public struct KinesisAPI: Sendable {
             } else if throttled.contains(i) {
                 failed += 1; responses.append(["ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down: a shard was throttled; retry this record."])
             } else {
-                var g = SplitMix(seed: UInt64.random(in: 0...UInt64.max))
+                var g = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
                 responses.append(["RecordId": g.uuid()])
             }
         }

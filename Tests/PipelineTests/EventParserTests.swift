@@ -251,7 +251,7 @@ final class EventParserTests: XCTestCase {
             let r = parseBytes(b)
             XCTAssertEqual(r.recordCount, r.events.count + r.errors.count)
             for e in r.events {
-                XCTAssertNotNil(String(validatingUTF8: r.recordBytes(e).map { CChar(bitPattern: $0) } + [0]))
+                XCTAssertNotNil(String(validatingCString: r.recordBytes(e).map { CChar(bitPattern: $0) } + [0]))
             }
         }
     }

@@ -375,7 +375,7 @@ public struct KinesisAPI: Sendable {
                 ["ShardId": k.shardId, "ParentShards": k.parents,
                  "HashKeyRange": ["StartingHashKey": k.startingHashKey.description, "EndingHashKey": k.endingHashKey.description]]
             }
-            let d = try! JSONSerialization.data(withJSONObject: arr)
+            let d = (try? JSONSerialization.data(withJSONObject: arr)) ?? Data("[]".utf8)
             o.appendString(",\"ChildShards\":"); o.append(contentsOf: d)
         }
         o.appendString("}")

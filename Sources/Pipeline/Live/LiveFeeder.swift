@@ -36,8 +36,7 @@ public final class LiveFeeder {
                 // A record's payload may hold one event or a small NDJSON batch (Firehose-style).
                 _ = parser.parseRecords(data, nowMs: r.arrivalMs, events: &events, errors: &errors)
                 skipped += Int64(errors.count)
-                guard let base = data.baseAddress else { continue }
-                for e in events { append(e, base: base, arrivalMs: r.arrivalMs, origin: data) }
+                for e in events { append(e, arrivalMs: r.arrivalMs, origin: data) }
             }
         }
         aggregates.apply(batch)
@@ -51,7 +50,7 @@ public final class LiveFeeder {
         return UnsafeRawBufferPointer(start: b + Int(s.start), count: Int(s.count))
     }
 
-    func append(_ e: ParsedEvent, base: UnsafeRawPointer, arrivalMs: Int64, origin: UnsafeRawBufferPointer) {
+    func append(_ e: ParsedEvent, arrivalMs: Int64, origin: UnsafeRawBufferPointer) {
         let siteBytes = span(e.siteId, origin)
         let siteHash = Hash64.hash(siteBytes)
         var siteName: NameRef = .none

@@ -45,7 +45,6 @@ public final class EmbeddedNode: @unchecked Sendable {
     let lock = NSLock()
     var running = false
     var feeding = true
-    var threads: [Thread] = []
     let done = DispatchGroup()
     /// Counters written by the feeder, read by the snapshot loop.
     let ingest = IngestCounters()
@@ -155,7 +154,6 @@ public final class EmbeddedNode: @unchecked Sendable {
         let t = Thread { [done] in body(); done.leave() }
         t.name = name
         t.start()
-        threads.append(t)
     }
 
     func noteError(_ where_: String, _ error: Error) {

@@ -5,7 +5,7 @@ import Pipeline
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify a data directory: every stream frame, the shard map, checkpoints; non-zero exit on any problem.",
-        subcommands: [StreamCrashWriter.self, StreamDump.self, StreamBenchOnce.self])
+        subcommands: [StreamCrashWriter.self, StreamDump.self])
     @Option(help: "Data directory.") var data: String = "./eddy-data"
 
     func run() async throws {
@@ -86,27 +86,6 @@ struct StreamDump: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(out.utf8))
                 off = b.nextOffset
             }
-        }
-    }
-}
-
-/// Hidden stand-in until `eddy bench --only stream` exists: runs the stream-append benchmark once
-/// and prints its figures with their anchors and ratios.
-struct StreamBenchOnce: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stream-bench", shouldDisplay: false)
-    @Flag var quick = false
-
-    func run() async throws {
-        let figures = try await StreamBench().run(quick: quick) { line in
-            FileHandle.standardError.write(Data(("  " + line + "\n").utf8))
-        }
-        for f in figures {
-            var line = "\(f.name): \(String(format: "%.2f", f.value)) \(f.unit)"
-            if let a = f.anchorValue, let n = f.anchorName { line += " | anchor \(n): \(String(format: "%.2f", a))" }
-            if let r = f.ratio { line += " | ratio \(String(format: "%.2f", r))×" }
-            if let g = f.goal { line += " | goal \(g)" }
-            if let n = f.note { line += " | \(n)" }
-            print(line)
         }
     }
 }

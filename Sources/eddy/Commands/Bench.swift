@@ -13,6 +13,7 @@ let registeredBenchmarks: [any BenchmarkCase] = [
     DeliveryBench(),
     WarehouseBench(),
     FrameBenchCase(),
+    EndToEndBench(),
 ]
 
 /// The dashboard's frame build + diff at 200×60 with 320 sites (TUI cannot see BenchmarkCase).
@@ -77,6 +78,12 @@ struct Bench: AsyncParsableCommand {
             var text = "# eddy bench \(date)\(quick ? " (quick)" : "")\n\nMachine: \(machine); load average when the run ended: \(load) (a shared machine: other builds ran beside it). Build: release. "
             text += "Figures are medians of repeated runs; each anchor was measured in the same run on the same machine. "
             text += "Ratio > 1 means eddy is better (faster, or lower latency).\n\n" + table + "\n"
+            if let e2e = rows.first(where: { $0.1.unit == "MB/s" && $0.0 == "e2e" })?.1,
+               let nodes = rows.first(where: { $0.1.unit == "nodes" })?.1 {
+                text += String(format: "\n**30 TB/day**: the whole pipeline (collector → stream → lake → warehouse, live aggregates on) "
+                               + "carried %.1f MB/s of request bodies on this machine, so %.0f nodes of this size would carry "
+                               + "30 TB/day (347 MB/s), before headroom for peaks.\n", e2e.value, nodes.value)
+            }
             if !failures.isEmpty { text += "\nFailed:\n" + failures.map { "- " + $0 }.joined(separator: "\n") + "\n" }
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             log("bench: wrote \(path)")

@@ -7,16 +7,16 @@
 #
 # Usage: scripts/test-crash.sh [path/to/eddy]
 #   CRASH_KILLS=20        kills (make crash-test uses 20; test-all.sh uses 3)
-#   CRASH_MIN_MS=300 CRASH_MAX_MS=2500   random run time between kills
-#   CRASH_RATE=4000       loadgen events/s
+#   CRASH_MIN_MS=500 CRASH_MAX_MS=4000   random run time between kills
+#   CRASH_RATE=2000       loadgen events/s
 #   CRASH_KEEP=1          keep the work directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EDDY=${1:-${EDDY:-.build/debug/eddy}}
 KILLS=${CRASH_KILLS:-20}
-MIN_MS=${CRASH_MIN_MS:-300}
-MAX_MS=${CRASH_MAX_MS:-2500}
-RATE=${CRASH_RATE:-4000}
+MIN_MS=${CRASH_MIN_MS:-500}
+MAX_MS=${CRASH_MAX_MS:-4000}
+RATE=${CRASH_RATE:-2000}
 WORK=$(mktemp -d /tmp/eddy-e2e-crash.XXXXXX)
 DATA=$WORK/data
 SERVER_PID=""; LOADGEN_PID=""

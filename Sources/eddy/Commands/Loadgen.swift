@@ -31,6 +31,7 @@ struct Loadgen: AsyncParsableCommand {
         c.accessKey = ProcessInfo.processInfo.environment["EDDY_ACCESS_KEY_ID"] ?? ProcessInfo.processInfo.environment["AWS_ACCESS_KEY_ID"]
         c.secretKey = ProcessInfo.processInfo.environment["EDDY_SECRET_ACCESS_KEY"] ?? ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"]
         c.recordAckedPath = recordAcked
+        if recordAcked != nil && api != .native { throw ValidationError("--record-acked works with --api native only") }
         if api == .native && c.key == nil { throw ValidationError("native API needs --key (or EDDY_WRITE_KEY)") }
         if api == .kinesis && (c.accessKey == nil || c.secretKey == nil) {
             throw ValidationError("kinesis API needs EDDY_ACCESS_KEY_ID/EDDY_SECRET_ACCESS_KEY (or AWS_*) in the environment")

@@ -414,8 +414,10 @@ public final class DeliveryStream: @unchecked Sendable {
         phaseSeconds["compress", default: 0] += BenchSupport.now() - tc; let tp = BenchSupport.now()
         // A failed put (ENOSPC, EIO) must not leave objects no manifest lists: a retry after more
         // records arrived names its objects differently, and lake readers would count both.
-        // Best effort: what cannot be removed now, recovery removes at the next start.
-        func removeWritten() { for p in pending { try? lake.delete(p.key) } }
+        // Best effort: what cannot be removed now, recovery removes at the next start. An object
+        // that existed before this flush (a redelivery under the same name) is never removed.
+        let preexisting = Set(pending.lazy.map(\.key).filter { self.lake.exists($0) })
+        func removeWritten() { for p in pending where !preexisting.contains(p.key) { try? lake.delete(p.key) } }
         do { try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) }) } catch { removeWritten(); throw error }
         phaseSeconds["put objects", default: 0] += BenchSupport.now() - tp
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
@@ -434,7 +436,7 @@ public final class DeliveryStream: @unchecked Sendable {
             // ledger skips those records); only objects no manifest lists are removed.
             let listed = Set(manifests.filter { lake.exists($0.key) }.flatMap { m in
                 (Manifest.decode((try? lake.read(m.key)) ?? []) ?? []).map(\.url) })
-            for p in pending where !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
+            for p in pending where !preexisting.contains(p.key) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
             throw error
         }
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }

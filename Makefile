@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: run test setup build release bench bench-quick clean
+.PHONY: run test setup build release bench bench-quick clean crash-test
 
 run: setup release          ## build in release and open the dashboard on the embedded demo node
 	./.build/release/eddy $(ARGS)
@@ -24,6 +24,9 @@ bench: setup release        ## every benchmark with its anchor; writes bench/res
 
 bench-quick: setup release
 	./.build/release/eddy bench --quick
+
+crash-test: build          ## kill -9 eddy serve 20 times under loadgen; every acked event stored exactly once
+	CRASH_KILLS=$${CRASH_KILLS:-20} ./scripts/test-crash.sh .build/debug/eddy
 
 clean:
 	rm -rf .build

@@ -50,6 +50,7 @@ run_step cli ./scripts/test-cli.sh
 run_step lake-duckdb ./scripts/test-lake.sh
 run_step kinesis ./scripts/test-kinesis.sh
 run_step stream-crash ./scripts/test-stream-crash.sh
+run_step crash-e2e env CRASH_KILLS=3 ./scripts/test-crash.sh
 run_step tui-e2e ./Tests/TUITests/e2e-tmux.sh
 run_step demo-e2e ./scripts/test-demo-tmux.sh
 

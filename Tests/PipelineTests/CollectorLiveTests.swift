@@ -109,6 +109,49 @@ final class CollectorLiveTests: XCTestCase {
     }
 }
 
+extension CollectorLiveTests {
+    /// `loadgen --record-acked`: every recorded id was acknowledged and is in the stream, and the
+    /// run survives its server going away (connection errors count as not acknowledged).
+    func testLoadgenRecordsOnlyAckedIdsAndOutlivesItsServer() async throws {
+        let f = try CollectorFixture(self)
+        let (task, port) = try await start(f)
+        let file = f.dir + "/acked.txt"
+        var c = LoadGenConfig(host: "127.0.0.1", port: port)
+        c.key = f.relayKey; c.rate = 2000; c.durationSeconds = 30; c.batch = 50; c.connections = 2; c.sites = 8
+        c.recordAckedPath = file
+        let gen = LoadGenerator(config: c)
+        async let result = onThread { try gen.run() }
+        // Let some requests be acknowledged, then take the server away under the generator.
+        var polls = 0
+        while (try? String(contentsOfFile: file, encoding: .utf8))?.isEmpty ?? true, polls < 1200 {
+            try await Task.sleep(for: .milliseconds(50)); polls += 1
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        await f.server.shutdown()
+        try await task.value
+        try await Task.sleep(for: .milliseconds(500))
+        gen.requestStop()
+        let r = try await result
+        let acked = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertGreaterThan(acked.count, 0)
+        XCTAssertEqual(acked.count, r.events, "one line per acknowledged event")
+        XCTAssertEqual(Set(acked).count, acked.count, "no id recorded twice")
+        XCTAssertGreaterThan(r.errorsByCode["connection"] ?? 0, 0, "requests after the shutdown failed and were counted")
+        XCTAssertGreaterThan(r.sent, r.events)
+        let stored = try ShardedStream(dataDirectory: f.dir, config: StreamConfig(shardCount: 2))
+        defer { stored.close() }
+        var ids = Set<String>()
+        for s in stored.shardMap().shards {
+            let b = try stored.read(shardId: s.shardId, from: 0, maxRecords: 1_000_000)
+            for i in 0..<b.count {
+                let obj = try JSONSerialization.jsonObject(with: Data(b.data(i))) as? [String: Any]
+                if let id = obj?["event_id"] as? String { ids.insert(id) }
+            }
+        }
+        XCTAssertTrue(Set(acked).isSubset(of: ids), "\(Set(acked).subtracting(ids).count) acknowledged ids are not in the stream")
+    }
+}
+
 final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }

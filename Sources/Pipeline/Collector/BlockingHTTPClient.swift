@@ -24,6 +24,9 @@ public final class BlockingHTTPClient {
     private var buf = [UInt8](repeating: 0, count: 64 * 1024)
     private var pending: [UInt8] = []
     public var timeoutSeconds: Int = 30
+    /// Resend once on a fresh connection when a kept-alive one turns out closed. Off when a
+    /// resend must not happen (loadgen recording acks: the server may have stored the request).
+    public var retryStaleConnection = true
 
     public init(host: String, port: Int) { self.host = host; self.port = port }
     deinit { close() }
@@ -89,7 +92,7 @@ public final class BlockingHTTPClient {
                 return try readResponse()
             } catch {
                 close()
-                if fresh || attempt == 1 { throw error }
+                if fresh || attempt == 1 || !retryStaleConnection { throw error }
             }
         }
         throw Failure.io("unreachable")

@@ -158,11 +158,15 @@ public final class CollectorServer: @unchecked Sendable {
 
     func retryAfter() -> HTTPFields { [.retryAfter: String(config.retryAfterSeconds)] }
 
-    /// Why writes are refused right now, if they are.
-    func writeRefusal() -> String? {
-        if isShuttingDown { return "the node is shutting down" }
+    /// Why writes are refused right now, if they are: the error code and a message.
+    func writeRefusal() -> (code: String, message: String)? {
+        if isShuttingDown { return ("unavailable", "the node is shutting down") }
         if !disk.aboveReserve {
-            return "free disk space \(disk.freeBytes >> 20) MiB is below the reserve of \(config.minFreeBytes >> 20) MiB"
+            return ("insufficient_storage",
+                    "free disk space \(disk.freeBytes >> 20) MiB is below the reserve of \(config.minFreeBytes >> 20) MiB (--min-free-mb); writes resume when space returns")
+        }
+        if let f = registry.defaultStream.failureIfFailed {
+            return ("unavailable", "the stream stopped accepting writes after an I/O failure (restart the node): \(f.message)")
         }
         return nil
     }
@@ -265,7 +269,8 @@ public final class CollectorServer: @unchecked Sendable {
             return Self.errorJSON(.forbidden, code: "invalid_key", "the write key is not known (revoked, or made for another node)")
         }
         if let why = writeRefusal() {
-            return Self.errorJSON(.serviceUnavailable, code: "unavailable", why, headers: retryAfter().merging([.connection: "close"]))
+            metrics.rejected(code: why.code)
+            return Self.errorJSON(.serviceUnavailable, code: why.code, why.message, headers: retryAfter().merging([.connection: "close"]))
         }
         let body: [UInt8]
         do { body = try await readBody(request, limit: config.maxBodyBytes) } catch {
@@ -350,7 +355,8 @@ public final class CollectorServer: @unchecked Sendable {
         }
         let isWrite = target.hasSuffix(".PutRecord") || target.hasSuffix(".PutRecords") || target.hasSuffix(".PutRecordBatch")
         if isWrite, let why = writeRefusal() {
-            return Self.json(.serviceUnavailable, AWSError("ServiceUnavailableException", "Service unavailable: \(why)", status: 503).json(), headers: retryAfter())
+            metrics.rejected(code: why.code)
+            return Self.json(.serviceUnavailable, AWSError("ServiceUnavailableException", "Service unavailable: \(why.message)", status: 503).json(), headers: retryAfter())
         }
         let body: [UInt8]
         do { body = try await readBody(request, limit: config.maxAWSBodyBytes) } catch {
@@ -404,7 +410,7 @@ public final class CollectorServer: @unchecked Sendable {
 
     func readyz() -> Response {
         var problems: [String] = []
-        if let why = writeRefusal() { problems.append(why) }
+        if let why = writeRefusal() { problems.append(why.message) }
         if registry.stream(named: registry.defaultStreamName)?.shardMap().openShards.isEmpty ?? true {
             problems.append("the stream has no open shard")
         }

@@ -131,7 +131,8 @@ public struct EventIngest: Sendable {
         }
         do {
             let results = try await stream.append(batch)
-            var throttled = 0
+            var throttled = 0, ioFailed = 0
+            var ioMessage: String?
             var keptIds: [String]? = out.acceptedEventIds == nil ? nil : []
             for (i, r) in results.enumerated() {
                 if r.succeeded {
@@ -140,12 +141,18 @@ public struct EventIngest: Sendable {
                     keptIds?.append(out.acceptedEventIds![i])
                 } else {
                     if r.error == .throughputExceeded { throttled += 1 }
+                    if r.error == .io { ioFailed += 1; ioMessage = ioMessage ?? r.errorMessage }
                     out.failures.append(.init(index: indexes[i], code: r.error == .throughputExceeded ? "throughput_exceeded" : "internal_failure",
                                               message: r.errorMessage ?? "the shard could not take this record; retry"))
                 }
             }
             if keptIds != nil { out.acceptedEventIds = keptIds }
             out.allThrottled = out.accepted == 0 && throttled > 0
+            // Nothing taken and the disk refused every record (ENOSPC, EIO): the node cannot take
+            // writes right now, which is a 503 with Retry-After, not a per-record verdict.
+            if out.accepted == 0 && ioFailed == results.count {
+                out.unavailable = StreamError(.io, ioMessage ?? "the disk refused the write")
+            }
         } catch let e as StreamError {
             out.unavailable = e
             out.acceptedEventIds = out.acceptedEventIds.map { _ in [] }

@@ -21,7 +21,11 @@ public struct LoadGenConfig: Sendable {
     public var streamName: String = "clickstream"
     /// Path for the native API (the nginx anchor uses the same).
     public var path: String = "/v1/events"
-    /// Write acknowledged event_ids here, one per line (generates every batch fresh).
+    /// Write acknowledged event_ids here, one per line (generates every batch fresh). An id is
+    /// written only after a 2xx answer accepted its record; the file is buffered, flushed and
+    /// fsynced about every second and at the end. A request that fails (connection refused or
+    /// reset: the server died) counts as not acknowledged and is not retried, so no id is sent
+    /// twice; the run goes on with fresh batches until the duration ends.
     public var recordAckedPath: String? = nil
     /// Distinct pre-generated batches per connection when not recording ids.
     public var poolBatches: Int = 16
@@ -32,6 +36,9 @@ public struct LoadGenConfig: Sendable {
 public struct LoadGenResult: Sendable, Codable {
     public var seconds: Double
     public var requests: Int
+    /// Events in every request sent (acknowledged or not).
+    public var sent: Int
+    /// Events acknowledged (2xx and not listed as failed).
     public var events: Int
     public var bytes: Int
     public var eventsPerSec: Double
@@ -42,8 +49,8 @@ public struct LoadGenResult: Sendable, Codable {
     public var errorsByCode: [String: Int]
 
     public var summary: String {
-        var s = String(format: "%.0f events/s, %.1f MB/s over %.1f s (%d events, %d requests); ack p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                       eventsPerSec, mbPerSec, seconds, events, requests, ackP50Ms, ackP99Ms, ackMaxMs)
+        var s = String(format: "%.0f events/s, %.1f MB/s over %.1f s (%d events acked of %d sent, %d requests); ack p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                       eventsPerSec, mbPerSec, seconds, events, sent, requests, ackP50Ms, ackP99Ms, ackMaxMs)
         if errorsByCode.isEmpty { s += "; no errors" } else {
             s += "; errors: " + errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
@@ -54,20 +61,28 @@ public struct LoadGenResult: Sendable, Codable {
 public final class LoadGenerator: @unchecked Sendable {
     public let config: LoadGenConfig
     private let lock = NSLock()
-    private var events = 0, bytes = 0, requests = 0
+    private var events = 0, bytes = 0, requests = 0, sent = 0
     private var latencies: [Double] = []
     private var errors: [String: Int] = [:]
-    private var ackedFile: FileHandle?
-    private var stop = false
+    private var ackedFD: Int32 = -1
+    private var ackedBuffer: [UInt8] = []
+    private var ackedFailure: String?
+    private var stopRequested = false
 
     public init(config: LoadGenConfig) { self.config = config }
+
+    /// Ends the run early (SIGTERM/SIGINT in `eddy loadgen`): each connection finishes its request
+    /// in flight, the acked ids are written and synced, and `run` returns the result so far.
+    public func requestStop() { lock.lock(); stopRequested = true; lock.unlock() }
+    private var stopping: Bool { lock.lock(); defer { lock.unlock() }; return stopRequested }
 
     /// Runs for the configured duration; `progress` gets a line about once a second.
     public func run(progress: (@Sendable (String) -> Void)? = nil) throws -> LoadGenResult {
         if let p = config.recordAckedPath {
-            FileManager.default.createFile(atPath: p, contents: nil)
-            ackedFile = FileHandle(forWritingAtPath: p)
+            ackedFD = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if ackedFD < 0 { throw BlockingHTTPClient.Failure.io("cannot create \(p): \(String(cString: strerror(errno)))") }
         }
+        defer { if ackedFD >= 0 { close(ackedFD); ackedFD = -1 } }
         // Pre-generate so generation cost is not measured (unless ids are recorded).
         var pools: [[[UInt8]]] = []
         for c in 0..<config.connections {
@@ -97,13 +112,15 @@ public final class LoadGenerator: @unchecked Sendable {
             progress?(String(format: "%5.1fs  %8.0f events/s  %7.1f MB/s total  %d events  %d errors",
                              now - start, Double(e - lastEvents) / (now - lastT), Double(b) / 1e6 / (now - start), e, errs))
             lastEvents = e; lastT = now
+            lock.lock(); flushAcked(sync: true); lock.unlock()
         }
         let secs = BenchClock.now() - start
-        try? ackedFile?.close()
         lock.lock(); defer { lock.unlock() }
+        flushAcked(sync: true)
+        if let f = ackedFailure { throw BlockingHTTPClient.Failure.io(f) }
         let sorted = latencies.sorted()
         func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        return LoadGenResult(seconds: secs, requests: requests, events: events, bytes: bytes,
+        return LoadGenResult(seconds: secs, requests: requests, sent: sent, events: events, bytes: bytes,
                              eventsPerSec: Double(events) / secs, mbPerSec: Double(bytes) / 1e6 / secs,
                              ackP50Ms: q(0.5), ackP99Ms: q(0.99), ackMaxMs: sorted.last ?? 0, errorsByCode: errors)
     }
@@ -130,15 +147,19 @@ public final class LoadGenerator: @unchecked Sendable {
 
     private func worker(index: Int, pool: [[UInt8]], start: Double, deadline: Double) {
         let client = BlockingHTTPClient(host: config.host, port: config.port)
+        // Recording acks: a request whose connection broke is not sent again (the server may
+        // have stored it before dying; a resend would be the client's own duplicate).
+        client.retryStaleConnection = config.recordAckedPath == nil
         var sim = Simulator(SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(index) &* 7919 &+ 1))
         let perConn = config.rate.map { $0 / Double(config.connections) }
         let interval = perConn.map { Double(config.batch) / $0 }
         var next = start + Double(index) * (interval ?? 0) / Double(config.connections)
         var i = 0
-        while true {
+        while !stopping {
             if let iv = interval {
                 let now = BenchClock.now()
                 if next > now { usleep(useconds_t(min(1, next - now) * 1e6)) }
+                if stopping { break }
                 if next >= deadline { break }
                 next += iv
             } else if BenchClock.now() >= deadline { break }
@@ -163,7 +184,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 let ms = (BenchClock.now() - t0) * 1000
                 account(reply: r, body: body, latencyMs: ms)
             } catch {
-                lock.lock(); errors["connection", default: 0] += 1; lock.unlock()
+                lock.lock(); errors["connection", default: 0] += 1; sent += config.batch; requests += 1; lock.unlock()
                 usleep(100_000)
             }
         }
@@ -193,22 +214,43 @@ public final class LoadGenerator: @unchecked Sendable {
         } else {
             codes["http_\(r.status)", default: 0] += 1
         }
-        if let f = ackedFile, ok > 0 {
+        if ackedFD >= 0, ok > 0 {
             // The simulator stamps event_id on every event: acked = all minus the failed indexes.
             let parsed = EventParser().parse(config.api == .kinesis ? [] : body, nowMs: .max / 2)
             var lines: [UInt8] = []
             for e in parsed.events where !failedIndexes.contains(Int(e.index)) {
                 if let id = parsed.string(e.eventId) { lines.append(contentsOf: id.utf8); lines.append(10) }
             }
-            lock.lock(); f.write(Data(lines)); lock.unlock()
+            lock.lock()
+            ackedBuffer.append(contentsOf: lines)
+            if ackedBuffer.count >= 256 << 10 { flushAcked(sync: false) }
+            lock.unlock()
         }
         lock.lock()
         requests += 1
+        sent += config.batch
         events += ok
         if r.status < 300 { bytes += body.count * ok / max(1, ok + failedIndexes.count) }
         latencies.append(latencyMs)
         for (k, v) in codes { errors[k, default: 0] += v }
         lock.unlock()
+    }
+}
+
+extension LoadGenerator {
+    /// Writes the buffered acked ids (and fsyncs when asked). Under `lock`.
+    fileprivate func flushAcked(sync: Bool) {
+        guard ackedFD >= 0 else { return }
+        var off = 0
+        ackedBuffer.withUnsafeBytes { p in
+            while off < p.count {
+                let n = write(ackedFD, p.baseAddress! + off, p.count - off)
+                if n < 0 { if errno == EINTR { continue }; ackedFailure = "writing acked ids: \(String(cString: strerror(errno)))"; return }
+                off += n
+            }
+        }
+        ackedBuffer.removeFirst(off)
+        if sync && fsync(ackedFD) != 0 { ackedFailure = "fsync of acked ids: \(String(cString: strerror(errno)))" }
     }
 }
 

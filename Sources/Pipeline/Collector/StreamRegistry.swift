@@ -64,26 +64,40 @@ public final class StreamRegistry: @unchecked Sendable {
     }
 }
 
-/// Free space on the data directory's file system, checked at most every 500 ms.
+/// Free space on the data directory's file system against the configured reserve. `statvfs` runs
+/// at most every 250 ms (requests read the cached figure), so a busy collector pays one syscall
+/// per quarter second, not one per request; falling below the reserve and recovering are both
+/// seen within that time.
 final class DiskGuard: @unchecked Sendable {
     let path: String
     let reserveBytes: Int64
+    static let checkInterval = 0.25
     private let lock = NSLock()
-    private var lastCheck: Double = 0
+    private var lastCheck: Double = -.infinity
     private var lastFree: Int64 = .max
+    private var probe: @Sendable (String) -> Int64? = DiskGuard.statvfsFree
+
+    /// Test seam: replaces `statvfs` (returns free bytes, or nil when the probe fails).
+    func setProbe(_ p: @escaping @Sendable (String) -> Int64?) { lock.lock(); probe = p; lastCheck = -.infinity; lock.unlock() }
 
     init(path: String, reserveBytes: Int64) { self.path = path; self.reserveBytes = reserveBytes }
 
+    static func statvfsFree(_ path: String) -> Int64? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return nil }
+        return Int64(st.f_bavail) * Int64(st.f_frsize)
+    }
+
     var freeBytes: Int64 {
         lock.lock(); defer { lock.unlock() }
-        let now = Date().timeIntervalSince1970
-        if now - lastCheck > 0.5 {
-            var st = statvfs()
-            if statvfs(path, &st) == 0 { lastFree = Int64(st.f_bavail) * Int64(st.f_frsize) }
+        let now = ProcessInfo.processInfo.systemUptime
+        if now - lastCheck >= Self.checkInterval {
+            // A failed probe keeps the last figure rather than refusing writes on a guess.
+            if let f = probe(path) { lastFree = f }
             lastCheck = now
         }
         return lastFree
     }
 
-    var aboveReserve: Bool { freeBytes >= reserveBytes }
+    var aboveReserve: Bool { reserveBytes <= 0 || freeBytes >= reserveBytes }
 }

@@ -412,7 +412,13 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         phaseSeconds["compress", default: 0] += BenchSupport.now() - tc; let tp = BenchSupport.now()
-        try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) })
+        // A failed put (ENOSPC, EIO) must not leave objects no manifest lists: a retry after more
+        // records arrived names its objects differently, and lake readers would count both.
+        // Best effort: what cannot be removed now, recovery removes at the next start. An object
+        // that existed before this flush (a redelivery under the same name) is never removed.
+        let preexisting = Set(pending.lazy.map(\.key).filter { self.lake.exists($0) })
+        func removeWritten() { for p in pending where !preexisting.contains(p.key) { try? lake.delete(p.key) } }
+        do { try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) }) } catch { removeWritten(); throw error }
         phaseSeconds["put objects", default: 0] += BenchSupport.now() - tp
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
@@ -421,10 +427,18 @@ public final class DeliveryStream: @unchecked Sendable {
         }
         if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
         let now = clock.nowMs()
-        try lake.putAll(entries.sorted(by: { $0.key < $1.key }).map { shard, es in
-            (LakeLayout.manifestKey(delivery: config.name, nowMs: now, shardId: ShardID.make(shard), first: es.map(\.1).min()!),
-             Manifest.encode(es.map(\.0)))
-        })
+        let manifests = entries.sorted(by: { $0.key < $1.key }).map { shard, es in
+            (key: LakeLayout.manifestKey(delivery: config.name, nowMs: now, shardId: ShardID.make(shard), first: es.map(\.1).min()!),
+             bytes: Manifest.encode(es.map(\.0)))
+        }
+        do { try lake.putAll(manifests) } catch {
+            // Some manifests may be in place: their objects are delivered and stay (recovery's
+            // ledger skips those records); only objects no manifest lists are removed.
+            let listed = Set(manifests.filter { lake.exists($0.key) }.flatMap { m in
+                (Manifest.decode((try? lake.read(m.key)) ?? []) ?? []).map(\.url) })
+            for p in pending where !preexisting.contains(p.key) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
+            throw error
+        }
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,7 +13,34 @@ import Darwin
 enum FileIO {
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
+    // MARK: fault seam (tests)
+
+    /// The calls a test can make fail.
+    enum Op: Sendable { case open, write, sync, rename }
+    typealias FaultRule = @Sendable (Op, String) -> Int32?
+    /// One relaxed atomic load per call when no rule is set: the hot path pays nothing else.
+    private static let faultArmed = Atomic<Bool>(false)
+    private static let faultRule = Mutex<FaultRule?>(nil)
+
+    /// Test seam: `rule(op, path)` returns an errno (ENOSPC, EIO…) for a call that must fail, or
+    /// nil. A failing write first writes half its bytes, as a disk filling up mid-write does.
+    /// Process-wide: rules should match only their own test's paths. Nil removes the rule.
+    static func setFaultRule(_ rule: FaultRule?) {
+        faultRule.withLock { $0 = rule }
+        faultArmed.store(rule != nil, ordering: .releasing)
+    }
+
+    /// The injected errno for this call, if a rule says so (then `errno` is set to it).
+    @inline(__always)
+    static func injectedFault(_ op: Op, _ path: String) -> Int32? {
+        guard faultArmed.load(ordering: .acquiring) else { return nil }
+        guard let e = faultRule.withLock({ $0 })?(op, path) else { return nil }
+        errno = e
+        return e
+    }
+
     static func openFile(_ path: String, create: Bool) throws -> Int32 {
+        if injectedFault(.open, path) != nil { throw StreamError(.io, "cannot open segment: \(errnoText())", path: path) }
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = open(path, flags, 0o644)
         if fd < 0 { throw StreamError(.io, "cannot open segment: \(errnoText())", path: path) }
@@ -27,6 +55,12 @@ enum FileIO {
 
     static func pwriteAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, at offset: Int64, path: String) throws {
         var done = 0
+        if injectedFault(.write, path) != nil {
+            let e = errno
+            _ = pwrite(fd, buf.baseAddress!, buf.count / 2, off_t(offset))
+            errno = e
+            throw StreamError(.io, "write failed: \(errnoText())", path: path)
+        }
         while done < buf.count {
             let n = pwrite(fd, buf.baseAddress! + done, buf.count - done, off_t(offset + Int64(done)))
             if n < 0 {
@@ -67,6 +101,9 @@ enum FileIO {
     }
 
     static func fdatasyncOrThrow(_ fd: Int32, path: String) throws {
+        if injectedFault(.sync, path) != nil {
+            throw StreamError(.io, "fsync failed: \(errnoText()); acknowledged data may not be durable", path: path)
+        }
         #if canImport(Darwin)
         let r = fsync(fd)
         #else
@@ -113,6 +150,7 @@ enum FileIO {
             close(fd); unlink(tmp); throw error
         }
         close(fd)
+        if injectedFault(.rename, path) != nil { unlink(tmp); throw StreamError(.io, "rename failed: \(errnoText())", path: path) }
         if rename(tmp, path) != 0 { throw StreamError(.io, "rename failed: \(errnoText())", path: path) }
         try fsyncDirectory((path as NSString).deletingLastPathComponent)
     }

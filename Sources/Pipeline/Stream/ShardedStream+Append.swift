@@ -190,6 +190,10 @@ extension ShardedStream {
 
     var hardFailure: Bool { if let f = failure { return f.code != .closed }; return false }
 
+    /// The error that made the stream stop taking writes (a failed fsync), or nil while it takes
+    /// them (or was merely closed). For readiness checks.
+    public var failureIfFailed: StreamError? { cond.lock(); defer { cond.unlock() }; return hardFailure ? failure : nil }
+
     func waitDurable(_ ticket: UInt64) async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             cond.lock()

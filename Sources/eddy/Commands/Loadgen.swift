@@ -16,7 +16,8 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "Write key (native; a relay key for many sites). Default: $EDDY_WRITE_KEY.") var key: String?
     @Option(help: "Stream name (kinesis).") var stream: String = "clickstream"
     @Flag(help: "Print the result as JSON on stdout.") var json = false
-    @Option(name: .customLong("record-acked"), help: "Write acknowledged event_ids here, one per line.") var recordAcked: String?
+    @Option(name: .customLong("record-acked"),
+            help: "Write acknowledged event_ids here, one per line (only after a 2xx ack; failed requests are not resent).") var recordAcked: String?
 
     func run() async throws {
         guard let (host, port) = BlockingHTTPClient.hostPort(target) else { throw ValidationError("--target must be http://HOST:PORT") }
@@ -30,12 +31,24 @@ struct Loadgen: AsyncParsableCommand {
         c.accessKey = ProcessInfo.processInfo.environment["EDDY_ACCESS_KEY_ID"] ?? ProcessInfo.processInfo.environment["AWS_ACCESS_KEY_ID"]
         c.secretKey = ProcessInfo.processInfo.environment["EDDY_SECRET_ACCESS_KEY"] ?? ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"]
         c.recordAckedPath = recordAcked
+        if recordAcked != nil && api != .native { throw ValidationError("--record-acked works with --api native only") }
         if api == .native && c.key == nil { throw ValidationError("native API needs --key (or EDDY_WRITE_KEY)") }
         if api == .kinesis && (c.accessKey == nil || c.secretKey == nil) {
             throw ValidationError("kinesis API needs EDDY_ACCESS_KEY_ID/EDDY_SECRET_ACCESS_KEY (or AWS_*) in the environment")
         }
         let isTTY = isatty(2) != 0
-        let r = try LoadGenerator(config: c).run { line in
+        let gen = LoadGenerator(config: c)
+        // SIGTERM/SIGINT end the run cleanly: acked ids written and synced, the result printed.
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { gen.requestStop() }
+            src.resume()
+            sources.append(src)
+        }
+        defer { for s in sources { s.cancel() } }
+        let r = try gen.run { line in
             FileHandle.standardError.write(Data(((isTTY ? "\r\u{1B}[K" : "") + "loadgen " + line + (isTTY ? "" : "\n")).utf8))
         }
         if isTTY { FileHandle.standardError.write(Data("\n".utf8)) }

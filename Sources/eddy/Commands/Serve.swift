@@ -15,7 +15,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Data directory.") var data: String = "./eddy-data"
     @Option(help: "Address to listen on (HOST:PORT; port 0 picks a free one).") var listen: String = "127.0.0.1:4567"
     @Option(help: "Shards of a new stream.") var shards: Int = 4
-    @Option(name: .customLong("min-free-mb"), help: "Refuse writes (503) below this much free disk.") var minFreeMB: Int = 256
+    @Option(name: .customLong("min-free-mb"), help: "Free disk to keep, MiB: below it writes get 503 insufficient_storage and /readyz 503 (checked every 250 ms; 0 = off).") var minFreeMB: Int = 256
     @Option(name: .customLong("trusted-proxy"), help: "Peer IP whose X-Forwarded-For is believed (repeatable).") var trustedProxies: [String] = []
     @Option(name: .customLong("read-timeout"), help: "Seconds a client has to send a request body.") var readTimeout: Int = 10
     @Option(name: .customLong("port-file"), help: "Write the listening port here once bound (scripts).") var portFile: String?

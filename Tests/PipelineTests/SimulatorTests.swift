@@ -14,6 +14,26 @@ final class SimulatorTests: XCTestCase {
         XCTAssertEqual(a.stats, b.stats)
     }
 
+    func testGeneratorsSharingACatalogSeedSendToTheSameSites() {
+        // loadgen's connections: different traffic, one set of sites (else 4 connections × 320
+        // sites looked like 1280 sites and overflowed delivery's partition cap).
+        func sites(_ seed: UInt64) -> Set<String> {
+            var c = SimulatorConfig(sites: 20, seed: seed)
+            c.catalogSeed = 9
+            var sim = Simulator(c)
+            let parsed = parser.parse(sim.batch(count: 4000), nowMs: c.startMs + 3_600_000)
+            return Set(parsed.events.compactMap { parsed.string($0.siteId) })
+        }
+        let catalog = Set(SiteCatalog.make(count: 20, seed: 9).map(\.id))
+        let a = sites(1), b = sites(2)
+        XCTAssertTrue(a.isSubset(of: catalog) && b.isSubset(of: catalog), "\(a.subtracting(catalog)) \(b.subtracting(catalog))")
+        XCTAssertGreaterThan(a.count, 10)
+        var x = SimulatorConfig(sites: 20, seed: 1), y = SimulatorConfig(sites: 20, seed: 2)
+        x.catalogSeed = 9; y.catalogSeed = 9
+        var sx = Simulator(x), sy = Simulator(y)
+        XCTAssertNotEqual(sx.batch(count: 100), sy.batch(count: 100))
+    }
+
     func testSiteCountIdsValidAndUniqueAndSpreadOverContinents() {
         let sites = SiteCatalog.make(count: 320, seed: 1)
         XCTAssertEqual(sites.count, 320)

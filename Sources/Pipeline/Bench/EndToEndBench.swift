@@ -80,7 +80,7 @@ public struct EndToEndBench: BenchmarkCase {
 
     func drive(port: Int, key: String, seconds: Double) async throws -> LoadGenResult {
         var c = LoadGenConfig(host: "127.0.0.1", port: port)
-        c.durationSeconds = seconds; c.connections = 4; c.batch = 500; c.key = key
+        c.durationSeconds = seconds; c.connections = 4; c.batch = 500; c.key = key; c.fresh = true
         let g = LoadGenerator(config: c)
         let r = try await IngestBench.onThread { try g.run() }
         if !r.errorsByCode.isEmpty { throw BenchError("loadgen saw errors: \(r.errorsByCode)") }

@@ -29,6 +29,10 @@ public struct LoadGenConfig: Sendable {
     public var recordAckedPath: String? = nil
     /// Distinct pre-generated batches per connection when not recording ids.
     public var poolBatches: Int = 16
+    /// Generate every batch fresh (unique event ids, current timestamps) instead of cycling the
+    /// pool: what end-to-end runs need, since the warehouse counts each event_id once.
+    public var fresh: Bool = false
+    var generatesFresh: Bool { fresh || recordAckedPath != nil }
     public var seed: UInt64 = 1
     public init(host: String, port: Int) { self.host = host; self.port = port }
 }
@@ -83,12 +87,14 @@ public final class LoadGenerator: @unchecked Sendable {
             if ackedFD < 0 { throw BlockingHTTPClient.Failure.io("cannot create \(p): \(String(cString: strerror(errno)))") }
         }
         defer { if ackedFD >= 0 { close(ackedFD); ackedFD = -1 } }
-        // Pre-generate so generation cost is not measured (unless ids are recorded).
+        // Pre-generate so generation cost is not measured (unless batches are generated fresh).
         var pools: [[[UInt8]]] = []
         for c in 0..<config.connections {
-            var sim = Simulator(SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(c) &* 7919))
+            var sc = SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(c) &* 7919)
+            sc.catalogSeed = config.seed  // every connection sends to the same `sites` sites
+            var sim = Simulator(sc)
             sim.setClock(ms: Int64(Date().timeIntervalSince1970 * 1000))
-            let n = config.recordAckedPath == nil ? config.poolBatches : 1
+            let n = config.generatesFresh ? 1 : config.poolBatches
             pools.append((0..<n).map { _ in encode(sim: &sim) })
         }
         let start = BenchClock.now()
@@ -150,7 +156,9 @@ public final class LoadGenerator: @unchecked Sendable {
         // Recording acks: a request whose connection broke is not sent again (the server may
         // have stored it before dying; a resend would be the client's own duplicate).
         client.retryStaleConnection = config.recordAckedPath == nil
-        var sim = Simulator(SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(index) &* 7919 &+ 1))
+        var sc = SimulatorConfig(sites: config.sites, seed: config.seed &+ UInt64(index) &* 7919 &+ 1)
+        sc.catalogSeed = config.seed
+        var sim = Simulator(sc)
         let perConn = config.rate.map { $0 / Double(config.connections) }
         let interval = perConn.map { Double(config.batch) / $0 }
         var next = start + Double(index) * (interval ?? 0) / Double(config.connections)
@@ -164,7 +172,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 next += iv
             } else if BenchClock.now() >= deadline { break }
             var body = pool[i % pool.count]; i += 1
-            if config.recordAckedPath != nil { sim.setClock(ms: Int64(Date().timeIntervalSince1970 * 1000)); body = encode(sim: &sim) }
+            if config.generatesFresh { sim.setClock(ms: Int64(Date().timeIntervalSince1970 * 1000)); body = encode(sim: &sim) }
             var headers: [(String, String)] = []
             let path: String
             if config.api == .kinesis {

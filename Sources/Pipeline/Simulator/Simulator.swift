@@ -13,6 +13,9 @@
 public struct SimulatorConfig: Sendable {
     public var sites: Int = 320
     public var seed: UInt64 = 1
+    /// Seed of the site catalog (names, regions, popularity) when it must differ from the traffic
+    /// seed: several generators (loadgen's connections) share one set of sites this way.
+    public var catalogSeed: UInt64? = nil
     /// Events per second of simulated time (sets the timestamps; pacing is the caller's job).
     public var rate: Double = 20_000
     /// Simulated clock at the first event, epoch ms.
@@ -81,7 +84,7 @@ public struct Simulator: Sendable {
 
     public init(_ config: SimulatorConfig = SimulatorConfig()) {
         self.config = config
-        sites = SiteCatalog.make(count: max(1, config.sites), seed: config.seed)
+        sites = SiteCatalog.make(count: max(1, config.sites), seed: config.catalogSeed ?? config.seed)
         rng = Xoshiro256(seed: config.seed)
         clockMs = Double(config.startMs)
         msPerEvent = 1000 / max(config.rate, 0.001)

@@ -16,6 +16,7 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "Write key (native; a relay key for many sites). Default: $EDDY_WRITE_KEY.") var key: String?
     @Option(help: "Stream name (kinesis).") var stream: String = "clickstream"
     @Flag(help: "Print the result as JSON on stdout.") var json = false
+    @Flag(help: "Generate every batch fresh (unique event ids, as real traffic) instead of cycling 16 pre-built batches per connection.") var fresh = false
     @Option(name: .customLong("record-acked"),
             help: "Write acknowledged event_ids here, one per line (only after a 2xx ack; failed requests are not resent).") var recordAcked: String?
 
@@ -31,6 +32,7 @@ struct Loadgen: AsyncParsableCommand {
         c.accessKey = ProcessInfo.processInfo.environment["EDDY_ACCESS_KEY_ID"] ?? ProcessInfo.processInfo.environment["AWS_ACCESS_KEY_ID"]
         c.secretKey = ProcessInfo.processInfo.environment["EDDY_SECRET_ACCESS_KEY"] ?? ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"]
         c.recordAckedPath = recordAcked
+        c.fresh = fresh
         if recordAcked != nil && api != .native { throw ValidationError("--record-acked works with --api native only") }
         if api == .native && c.key == nil { throw ValidationError("native API needs --key (or EDDY_WRITE_KEY)") }
         if api == .kinesis && (c.accessKey == nil || c.secretKey == nil) {

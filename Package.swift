@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMaxMind", path: "Sources/CMaxMind", pkgConfig: "libmaxminddb",
+                       providers: [.apt(["libmaxminddb-dev"])]),
         // Small C kernels for the hot path (CRC32C, MD5) where Swift cannot reach the hardware.
         .target(name: "CEddy", path: "Sources/CEddy",
                 cSettings: [.unsafeFlags(["-O3"])]),
@@ -38,7 +40,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Sources/Metrics"),
         .target(name: "Pipeline", dependencies: [
-            "Metrics", "CEddy", "CSQLite", "CZstd", "CZlib",
+            "Metrics", "CEddy", "CSQLite", "CZstd", "CZlib", "CMaxMind",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

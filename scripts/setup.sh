@@ -4,8 +4,14 @@
 set -euo pipefail
 
 # -dev packages the Swift targets link against, plus tools the tests drive.
-need=(libncursesw5-dev libsqlite3-dev libzstd-dev zlib1g-dev pkg-config tmux)
+need=(libncursesw5-dev libsqlite3-dev libzstd-dev zlib1g-dev libmaxminddb-dev pkg-config tmux)
 if [ "${EDDY_SETUP_EXTRA:-}" != "" ]; then need+=(${EDDY_SETUP_EXTRA}); fi
+
+# Python packages the tests use (DuckDB reads the lake; mmdb-writer builds the test GeoIP database).
+# Best effort: without them those tests install them (test-lake.sh) or skip (DeliveryGeoTests).
+if command -v python3 >/dev/null && ! python3 -c 'import duckdb, mmdb_writer, netaddr' 2>/dev/null; then
+  python3 -m pip install --quiet duckdb mmdb-writer netaddr >&2 || echo "setup: pip install duckdb mmdb-writer netaddr failed (tests that need them skip)" >&2
+fi
 
 missing=()
 for p in "${need[@]}"; do

@@ -9,21 +9,29 @@ final class Compressor: @unchecked Sendable {
 
     init(_ mode: LakeCompression) {
         self.mode = mode
-        if case .zstd = mode { cctx = ZSTD_createCCtx() }
+        if case .zstd(let level) = mode, let c = ZSTD_createCCtx() {
+            // Parameters set once; ZSTD_compress2 reuses them and the context's tables per object.
+            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)
+            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, 0)
+            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0)
+            cctx = c
+        }
     }
     deinit { if let cctx { ZSTD_freeCCtx(cctx) } }
 
     func compress(_ input: [UInt8]) throws -> [UInt8] {
         switch mode {
         case .none: return input
-        case .zstd(let level):
+        case .zstd:
+            guard let cctx else { throw LakeError(.io, key: "", "zstd: no compression context (out of memory)") }
             let bound = ZSTD_compressBound(input.count)
-            var out = [UInt8](repeating: 0, count: bound)
-            let n = out.withUnsafeMutableBytes { o in
-                input.withUnsafeBytes { i in ZSTD_compressCCtx(cctx, o.baseAddress, bound, i.baseAddress, i.count, level) }
+            var err = 0
+            // One contiguous input, one output of the bound's size, not zero-filled first.
+            let out = [UInt8](unsafeUninitializedCapacity: bound) { o, count in
+                let n = input.withUnsafeBytes { i in ZSTD_compress2(cctx, o.baseAddress, bound, i.baseAddress, i.count) }
+                if ZSTD_isError(n) != 0 { err = n; count = 0 } else { count = n }
             }
-            if ZSTD_isError(n) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
-            out.removeSubrange(n...)
+            if err != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(err)))") }
             return out
         case .gzip(let level):
             return try Self.gzip(input, level: level)

@@ -63,9 +63,13 @@ public struct DeliveryConfig: Sendable {
     public var pollRecordsPerShard: Int = 10_000
     public var pollBytesPerShard: Int = 8 << 20
     public var transform: ExternalTransformConfig? = nil
-    /// Path to a MaxMind GeoIP2/GeoLite2 Country database. This build has no libmaxminddb; a
-    /// configured path is reported by `problems()`. Without one, geo_country is the event's country.
+    /// Path to a MaxMind GeoIP2/GeoLite2 Country (or City) database, read with libmaxminddb: then
+    /// geo_country comes from the client IP (before truncation), falling back to the event's own
+    /// country when the database has no answer. Without one, geo_country is the event's country.
     public var geoDatabasePath: String? = nil
+    /// Threads that parse + enrich shard batches and compress objects in parallel; 0 = one per
+    /// core, at most 4. 1 keeps every CPU step on the delivery thread (object fsyncs still overlap).
+    public var workers: Int = 0
     /// Idle sleep of the run loop when a poll returned nothing.
     public var idleSleepMs: Int = 50
 
@@ -99,6 +103,7 @@ public struct DeliveryConfig: Sendable {
         case .gzip(let l) where l < 1 || l > 9: p.append("delivery '\(name)': gzip level \(l) must be 1–9")
         default: break
         }
+        if workers < 0 || workers > 64 { p.append("delivery '\(name)': workers must be 0 (one per core) to 64") }
         if maxActivePartitions < 1 { p.append("delivery '\(name)': max active partitions must be at least 1") }
         if maxBufferedBytes < sizeHintBytes {
             p.append("delivery '\(name)': memory bound \(maxBufferedBytes) bytes is below the size hint \(sizeHintBytes)")
@@ -110,8 +115,8 @@ public struct DeliveryConfig: Sendable {
             if t.retries < 0 { p.append("delivery '\(name)': transform retries must be ≥ 0") }
             if t.batchRecords < 1 { p.append("delivery '\(name)': transform batch size must be ≥ 1") }
         }
-        if let g = geoDatabasePath, !g.isEmpty {
-            p.append("delivery '\(name)': geo database '\(g)' configured, but this build has no MaxMind support (libmaxminddb); leave it unset to use the event's country")
+        if let g = geoDatabasePath, !g.isEmpty, !FileManager.default.isReadableFile(atPath: g) {
+            p.append("delivery '\(name)': geo database '\(g)' is not a readable file (a MaxMind .mmdb); leave it unset to use the event's country")
         }
         return p
     }

@@ -2,23 +2,43 @@ import Foundation
 import Metrics
 
 /// Records of one partition (site) from one shard waiting in a buffer: the future object.
-struct ShardChunk {
+/// A class, so the ingest loop appends in place after one lookup (no move out and back per record).
+final class ShardChunk {
     var lines: [UInt8] = []
     var firstOffset: UInt64
     var lastOffset: UInt64
     var records = 0
     var oldestArrivalMs: Int64
     var arrivals: [Int64] = []
+    init(firstOffset: UInt64, lastOffset: UInt64, oldestArrivalMs: Int64) {
+        self.firstOffset = firstOffset; self.lastOffset = lastOffset; self.oldestArrivalMs = oldestArrivalMs
+    }
+
+    @inline(__always) func add(offset: UInt64, arrivalMs: Int64) {
+        lastOffset = offset; records += 1; arrivals.append(arrivalMs)
+        if arrivalMs < oldestArrivalMs { oldestArrivalMs = arrivalMs }
+    }
 }
 
 /// A buffer per (delivery, partition). Its age counts from the first record buffered, like Firehose's.
-struct PartitionBuffer {
+final class PartitionBuffer {
     var site: String
     var chunks: [Int: ShardChunk] = [:]
     var bytes = 0
     var records = 0
     var firstBufferedAtMs: Int64
     var oldestArrivalMs: Int64
+    init(site: String, firstBufferedAtMs: Int64, oldestArrivalMs: Int64) {
+        self.site = site; self.firstBufferedAtMs = firstBufferedAtMs; self.oldestArrivalMs = oldestArrivalMs
+    }
+
+    /// The chunk of `shard`, created at `offset` when there is none yet.
+    @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64) -> ShardChunk {
+        if let c = chunks[shard] { return c }
+        let c = ShardChunk(firstOffset: offset, lastOffset: offset, oldestArrivalMs: arrivalMs)
+        chunks[shard] = c
+        return c
+    }
 }
 
 /// Where a test may stop a flush to play a crash.
@@ -87,11 +107,18 @@ public final class DeliveryStream: @unchecked Sendable {
         let problems = config.problems()
         if !problems.isEmpty { throw DeliveryConfigError(problems: problems) }
         self.config = config; self.stream = stream; self.lake = lake; self.clock = clock; self.log = log
+        var geo = geo
+        if geo == nil, let path = config.geoDatabasePath, !path.isEmpty {
+            do { geo = try MaxMindCountryLookup(path: path) } catch {
+                throw DeliveryConfigError(problems: ["delivery '\(config.name)': \(error)"])
+            }
+        }
         self.consumer = try stream.consumer(config.consumerName)
         self.enricher = Enricher(geo: geo)
-        self.enrichers = (0..<max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))).map { _ in EnricherBox(Enricher(geo: geo)) }
+        let workers = config.workers > 0 ? config.workers : max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        self.enrichers = (0..<workers).map { _ in EnricherBox(Enricher(geo: geo)) }
         self.compressor = Compressor(config.compression)
-        self.compressors = (0..<max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))).map { _ in Compressor(config.compression) }
+        self.compressors = (0..<workers).map { _ in Compressor(config.compression) }
         if let t = config.transform { transform = ExternalTransform(t, log: log) }
         try recover()
     }
@@ -235,13 +262,14 @@ public final class DeliveryStream: @unchecked Sendable {
                 continue
             }
             if alreadyDelivered(shard: shard, offset: r.offset, site: site) { recordsSkippedAsRedelivered += 1; continue }
-            guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else {
-                addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: "Delivery.InvalidPartition",
-                         message: "site_id cannot name a lake partition", raw: batch.data(item.index), attempts: 1, now: now)
-                continue
-            }
-            var buf: PartitionBuffer
-            if let b = buffers.removeValue(forKey: site) { buf = b } else {
+            let buf: PartitionBuffer
+            if let b = buffers[site] { buf = b } else {
+                // Checked once per new buffer: a site that fails never gets one, so each of its records comes here.
+                guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else {
+                    addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: "Delivery.InvalidPartition",
+                             message: "site_id cannot name a lake partition", raw: batch.data(item.index), attempts: 1, now: now)
+                    continue
+                }
                 if buffers.count >= config.maxActivePartitions {
                     addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
                              code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
@@ -249,19 +277,16 @@ public final class DeliveryStream: @unchecked Sendable {
                     continue
                 }
                 buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
+                buffers[site] = buf
             }
-            var chunk = buf.chunks.removeValue(forKey: shard)
-                ?? ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
+            let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
             let added = item.lineEnd - item.lineStart
-            chunk.lines.append(contentsOf: p.lines[item.lineStart..<item.lineEnd])
-            chunk.lastOffset = r.offset; chunk.records += 1; chunk.arrivals.append(r.arrivalMs)
-            chunk.oldestArrivalMs = min(chunk.oldestArrivalMs, r.arrivalMs)
-            buf.chunks[shard] = chunk
+            p.lines.withUnsafeBytes { chunk.lines.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[item.lineStart..<item.lineEnd])) }
+            chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
             buf.bytes += added; buf.records += 1
-            buf.oldestArrivalMs = min(buf.oldestArrivalMs, r.arrivalMs)
-            let full = buf.bytes >= config.sizeHintBytes
-            buffers[site] = buf
+            if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
             bufferedBytes += added
+            let full = buf.bytes >= config.sizeHintBytes
             if full { try flushPartitions([site]) }
         }
     }
@@ -316,9 +341,8 @@ public final class DeliveryStream: @unchecked Sendable {
                                   message: "site_id cannot name a lake partition", raw: batch.data(i), attempts: 1, now: now)
                     return
                 }
-                // One lookup out and one back in: the buffer is moved, never copied.
-                var buf: PartitionBuffer
-                if let b = self.buffers.removeValue(forKey: site) { buf = b } else {
+                let buf: PartitionBuffer
+                if let b = self.buffers[site] { buf = b } else {
                     if self.buffers.count >= self.config.maxActivePartitions {
                         self.addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
                                       code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
@@ -326,21 +350,18 @@ public final class DeliveryStream: @unchecked Sendable {
                         return
                     }
                     buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
+                    self.buffers[site] = buf
                 }
                 Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
-                var chunk = buf.chunks.removeValue(forKey: shard)
-                    ?? ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
+                let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
                 let before = chunk.lines.count
                 self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
                 let added = chunk.lines.count - before
-                chunk.lastOffset = r.offset; chunk.records += 1; chunk.arrivals.append(r.arrivalMs)
-                chunk.oldestArrivalMs = min(chunk.oldestArrivalMs, r.arrivalMs)
-                buf.chunks[shard] = chunk
+                chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
                 buf.bytes += added
                 buf.records += 1
-                buf.oldestArrivalMs = min(buf.oldestArrivalMs, r.arrivalMs)
+                if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
                 let full = buf.bytes >= self.config.sizeHintBytes
-                self.buffers[site] = buf
                 self.bufferedBytes += added
                 if full { dueSite = site }
             }
@@ -354,10 +375,11 @@ public final class DeliveryStream: @unchecked Sendable {
     static func sequenceBytes(shard: Int, offset: UInt64, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         out.appendDecimal(Int64(shard + 1))
-        var digits: (UInt64, Int) = (offset, 0)
-        var tmp = [UInt8](repeating: 0x30, count: 20)
-        while digits.0 > 0 { tmp[19 - digits.1] = UInt8(48 + digits.0 % 10); digits.0 /= 10; digits.1 += 1 }
-        out.append(contentsOf: tmp)
+        // The offset as exactly 20 digits, written in place (no scratch array per record).
+        let start = out.count
+        for _ in 0..<20 { out.append(0x30) }
+        var v = offset, k = start + 19
+        while v > 0, k >= start { out[k] = UInt8(48 + v % 10); v /= 10; k -= 1 }
     }
 
     private func addError(_ type: DeliveryErrorType, shard: Int, offset: UInt64, arrivalMs: Int64, code: String, message: String,

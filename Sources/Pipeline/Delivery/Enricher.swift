@@ -12,74 +12,102 @@ struct RecordOrigin {
 ///
 /// The output line is the original record with `ip` replaced by its truncation and a string `ts`
 /// replaced by epoch ms, then the added fields spliced in before the final `}` — no JSON object
-/// is built per event. User agents and referrer hosts repeat heavily, so their classification is
-/// cached by a 64-bit hash of their bytes. One enricher per thread (it is not Sendable-shared).
+/// is built per event, and nothing is allocated per event: decoded values go to scratch buffers
+/// the enricher keeps. User agents, referrer hosts, channel inputs and IP networks repeat heavily,
+/// so their classification is cached by a 64-bit hash of their bytes. One enricher per thread.
 struct Enricher {
     var geo: (any CountryLookup)? = nil
     private var uaCache: [UInt64: [UInt8]] = [:]
     private var hostCache: [UInt64: HostKind] = [:]
     private var channelCache: [UInt64: ChannelGroup] = [:]
+    /// IP network (or address) → two ASCII bytes of the country, 0 when the database had none.
+    private var geoCache: [UInt64: UInt16] = [:]
+    private(set) var geoLookups = 0
+    /// Scratch: lower-cased page host, lower-cased referrer host, decoded UTM values.
+    private var pageHost: [UInt8] = []
+    private var refHost: [UInt8] = []
+    private var utmBuf: [UInt8] = []
     static let cacheLimit = 8192
 
     init(geo: (any CountryLookup)? = nil) { self.geo = geo }
 
-    private mutating func uaFragment(_ ua: UnsafeRawBufferPointer?) -> [UInt8] {
+    private mutating func appendUA(_ ua: UnsafeRawBufferPointer?, _ out: inout [UInt8]) {
         guard let ua else {
-            return UserAgentInfo.parse("").jsonFragment
+            let h: UInt64 = 0x6e6f_2d75_61 // no user agent
+            if let f = uaCache[h] { out.append(contentsOf: f); return }
+            let f = UserAgentInfo.parse("").jsonFragment
+            uaCache[h] = f; out.append(contentsOf: f); return
         }
-        let h = Hash64.hash(ua)
-        if let f = uaCache[h] { return f }
+        let h = Hash64.hash(ua) | 1 << 63
+        if let f = uaCache[h] { out.append(contentsOf: f); return }
         let f = UserAgentInfo.parse(String(decoding: ua, as: UTF8.self)).jsonFragment
         if uaCache.count >= Self.cacheLimit { uaCache.removeAll(keepingCapacity: true) }
         uaCache[h] = f
-        return f
+        out.append(contentsOf: f)
     }
 
-    private mutating func hostKind(_ host: UnsafeRawBufferPointer) -> HostKind {
-        let h = Hash64.hash(host)
+    /// Kind of the (lower-cased) referrer host held in `refHost`.
+    private mutating func refHostKind() -> HostKind {
+        let h = refHost.withUnsafeBytes { Hash64.hash($0) }
         if let k = hostCache[h] { return k }
-        let k = ChannelRules.hostKind(String(decoding: host, as: UTF8.self))
+        let k = ChannelRules.hostKind(String(decoding: refHost, as: UTF8.self))
         if hostCache.count >= Self.cacheLimit { hostCache.removeAll(keepingCapacity: true) }
         hostCache[h] = k
         return k
     }
 
+    /// Country from the database for the (untruncated) address, cached per /24 for IPv4 when the
+    /// database's network is at least that wide, else per address. 0 when unknown.
+    private mutating func geoCountry(_ geo: any CountryLookup, _ ip: UnsafeRawBufferPointer) -> UInt16 {
+        let v4 = Self.parseIPv4(ip)
+        let netKey: UInt64? = v4.map { UInt64($0 >> 8) | 0x1 << 40 }
+        let addrKey: UInt64 = v4.map { UInt64($0) | 0x2 << 40 } ?? (Hash64.hash(ip) | 1 << 63)
+        if let k = netKey, let c = geoCache[k] { return c }
+        if let c = geoCache[addrKey] { return c }
+        geoLookups += 1
+        let (country, bits) = geo.countryNetwork(ip: String(decoding: ip, as: UTF8.self))
+        var code: UInt16 = 0
+        if let c = country?.utf8, c.count == 2 {
+            let a = Bytes.upper(c[c.startIndex]), b = Bytes.upper(c[c.index(after: c.startIndex)])
+            code = UInt16(a) << 8 | UInt16(b)
+        }
+        if geoCache.count >= Self.cacheLimit { geoCache.removeAll(keepingCapacity: true) }
+        if let k = netKey, let bits, bits <= 24 { geoCache[k] = code } else { geoCache[addrKey] = code }
+        return code
+    }
+
     /// Appends one enriched NDJSON line (with its newline) for `e`, whose spans index `rec`.
     mutating func enrich(_ rec: UnsafeRawBufferPointer, _ e: ParsedEvent, origin: RecordOrigin, out: inout [UInt8]) {
-        // Decoded string values (escapes resolved only when there were any).
-        func value(_ s: ByteSpan) -> [UInt8]? {
+        @inline(__always) func raw(_ s: ByteSpan) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
+        }
+        // The value's bytes without a copy unless it held escapes (rare: then one allocation).
+        @inline(__always) func withValue<R>(_ s: ByteSpan, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
             guard s.isPresent else { return nil }
-            let raw = UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
-            return s.escaped ? (JSONString.unescape(raw) ?? []) : Array(raw)
+            if !s.escaped { return body(raw(s)) }
+            return (JSONString.unescape(raw(s)) ?? []).withUnsafeBytes(body)
         }
-        // The value's bytes without a copy unless it held escapes.
-        func withValue(_ s: ByteSpan, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-            guard s.isPresent else { return false }
-            let raw = UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
-            if !s.escaped { body(raw) } else { (JSONString.unescape(raw) ?? []).withUnsafeBytes(body) }
-            return true
-        }
-        // 1. Copy the record, replacing ip (and a string ts) in place.
-        var replacements: [(Range<Int>, [UInt8])] = []
-        if e.ip.isPresent {
-            let ipBytes = value(e.ip) ?? []
-            var rep: [UInt8] = []
-            if let t = Self.truncateIP(ipBytes) { rep.appendJSONString(t) } else { rep.appendLiteral("null") }
-            replacements.append(((Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1), rep))
-        }
-        if Self.mayHaveStringTS(rec), let r = TopLevelScan.valueRange(rec, key: "ts"), rec[r.lowerBound] == 0x22 {
-            var rep: [UInt8] = []; rep.appendDecimal(e.tsMs)
-            replacements.append((r, rep))
-        }
-        replacements.sort { $0.0.lowerBound < $1.0.lowerBound }
+        out.reserveCapacity(out.count + rec.count + 640)
+        // 1. Copy the record, replacing ip (and a string ts) in place: at most two replacements.
+        let ipRange: Range<Int>? = e.ip.isPresent ? (Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1) : nil
+        var tsRange: Range<Int>? = nil
+        if Self.mayHaveStringTS(rec), let r = TopLevelScan.valueRange(rec, key: "ts"), rec[r.lowerBound] == 0x22 { tsRange = r }
         let end = rec.count - 1 // the final '}'
         var pos = 0
-        for (r, rep) in replacements {
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: rec[pos..<r.lowerBound]))
-            out.append(contentsOf: rep)
+        func copy(to: Int) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: rec[pos..<to])) }
+        func putIP(_ r: Range<Int>) {
+            copy(to: r.lowerBound)
+            if withValue(e.ip, { Self.appendTruncatedIP($0, to: &out) }) != true { out.appendLiteral("null") }
             pos = r.upperBound
         }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: rec[pos..<end]))
+        func putTS(_ r: Range<Int>) { copy(to: r.lowerBound); out.appendDecimal(e.tsMs); pos = r.upperBound }
+        switch (ipRange, tsRange) {
+        case let (i?, t?): if i.lowerBound < t.lowerBound { putIP(i); putTS(t) } else { putTS(t); putIP(i) }
+        case let (i?, nil): putIP(i)
+        case let (nil, t?): putTS(t)
+        case (nil, nil): break
+        }
+        copy(to: end)
         // 2. Added fields.
         var hasFields = false
         for i in stride(from: end - 1, through: 0, by: -1) {
@@ -97,86 +125,138 @@ struct Enricher {
         out.appendLiteral("\",\"shard\":\""); out.append(contentsOf: origin.shardId); out.append(0x22)
 
         // URL
-        var pageHost: [UInt8]? = nil
+        pageHost.removeAll(keepingCapacity: true)
+        var hasPageHost = false
+        utmBuf.removeAll(keepingCapacity: true)
         var utm = UTM()
         out.appendLiteral(",\"url_host\":")
-        let hasURL = withValue(e.url) { u in
-            do {
-                let p = URLParts.parse(u)
-                if let h = p.host { let hb = Array(u[h]).map(Bytes.lower); pageHost = hb; out.appendJSONString(hb) } else { out.appendLiteral("null") }
-                out.appendLiteral(",\"url_path\":")
-                if let r = p.path { out.appendJSONString(UnsafeRawBufferPointer(rebasing: u[r])) } else { out.appendLiteral("null") }
-                out.appendLiteral(",\"url_query\":")
-                if let r = p.query {
-                    let q = UnsafeRawBufferPointer(rebasing: u[r])
-                    out.appendJSONString(q)
-                    utm = UTM.parse(q)
-                } else { out.appendLiteral("null") }
-            }
-        }
+        let hasURL = withValue(e.url) { (u: UnsafeRawBufferPointer) -> Void in
+            let p = URLParts.parse(u)
+            if let h = p.host {
+                for c in UnsafeRawBufferPointer(rebasing: u[h]) { pageHost.append(Bytes.lower(c)) }
+                hasPageHost = true
+                out.appendJSONString(pageHost)
+            } else { out.appendLiteral("null") }
+            out.appendLiteral(",\"url_path\":")
+            if let r = p.path { out.appendJSONString(UnsafeRawBufferPointer(rebasing: u[r])) } else { out.appendLiteral("null") }
+            out.appendLiteral(",\"url_query\":")
+            if let r = p.query {
+                let q = UnsafeRawBufferPointer(rebasing: u[r])
+                out.appendJSONString(q)
+                utm = UTM.parse(q, into: &utmBuf)
+            } else { out.appendLiteral("null") }
+        } != nil
         if !hasURL {
             out.appendLiteral("null,\"url_path\":null,\"url_query\":null")
         }
-        func opt(_ name: StaticString, _ v: [UInt8]?) {
-            out.appendLiteral(name)
-            if let v { out.appendJSONString(v) } else { out.appendLiteral("null") }
+        utmBuf.withUnsafeBytes { ub in
+            func opt(_ name: StaticString, _ r: Range<Int>?) {
+                out.appendLiteral(name)
+                if let r { out.appendJSONString(UnsafeRawBufferPointer(rebasing: ub[r])) } else { out.appendLiteral("null") }
+            }
+            opt(",\"utm_source\":", utm.source); opt(",\"utm_medium\":", utm.medium); opt(",\"utm_campaign\":", utm.campaign)
+            opt(",\"utm_term\":", utm.term); opt(",\"utm_content\":", utm.content)
         }
-        opt(",\"utm_source\":", utm.source); opt(",\"utm_medium\":", utm.medium); opt(",\"utm_campaign\":", utm.campaign)
-        opt(",\"utm_term\":", utm.term); opt(",\"utm_content\":", utm.content)
 
         // Referrer and channel. A referrer on the page's own host is internal navigation: no referrer.
         var refKind: HostKind? = nil
         out.appendLiteral(",\"ref_host\":")
-        let hasRef = withValue(e.referrer) { r in
-            do {
-                let p = URLParts.parse(r)
-                if let h = p.host {
-                    let hb = Array(r[h]).map(Bytes.lower)
-                    out.appendJSONString(hb)
-                    if hb != pageHost { refKind = hb.withUnsafeBytes { hostKind($0) } }
-                } else { out.appendLiteral("null") }
-            }
-        }
+        let hasRef = withValue(e.referrer) { (r: UnsafeRawBufferPointer) -> Void in
+            let p = URLParts.parse(r)
+            if let h = p.host {
+                refHost.removeAll(keepingCapacity: true)
+                for c in UnsafeRawBufferPointer(rebasing: r[h]) { refHost.append(Bytes.lower(c)) }
+                out.appendJSONString(refHost)
+                if !hasPageHost || refHost != pageHost { refKind = refHostKind() }
+            } else { out.appendLiteral("null") }
+        } != nil
         if !hasRef { out.appendLiteral("null") }
         let channel: ChannelGroup
         if !utm.any && refKind == nil { channel = .direct }
         else if !utm.any, let k = refKind { channel = k == .search ? .organicSearch : k == .social ? .organicSocial : .referral }
-        else {
-            var key = refKind.map { k -> UInt64 in k == .search ? 1 : k == .social ? 2 : 3 } ?? 0
-            key = Hash64.mix(key ^ (utm.medium.map { $0.withUnsafeBytes { Hash64.hash($0) } } ?? 0x51))
-            key = Hash64.mix(key ^ (utm.source.map { $0.withUnsafeBytes { Hash64.hash($0) } } ?? 0x73))
-            if let c = channelCache[key] { channel = c } else {
-                channel = ChannelRules.classify(medium: utm.medium.map { String(decoding: $0, as: UTF8.self) },
-                                                source: utm.source.map { String(decoding: $0, as: UTF8.self) },
-                                                refKind: refKind, hasUTM: utm.any)
-                if channelCache.count >= Self.cacheLimit { channelCache.removeAll(keepingCapacity: true) }
-                channelCache[key] = channel
-            }
-        }
+        else { channel = utmChannel(utm, refKind) }
         out.appendLiteral(",\"channel\":\""); out.append(contentsOf: channel.rawValue.utf8); out.append(0x22)
 
         // User agent
         out.append(0x2C)
-        if !withValue(e.ua, { out.append(contentsOf: uaFragment($0)) }) { out.append(contentsOf: uaFragment(nil)) }
+        if withValue(e.ua, { appendUA($0, &out) }) == nil { appendUA(nil, &out) }
 
-        // Geo: MaxMind when configured, else the event's own country.
+        // Geo: MaxMind when configured (on the full address, before truncation), else the event's own country.
         out.appendLiteral(",\"geo_country\":")
-        var country: [UInt8]? = nil
-        if let geo, let ip = value(e.ip), let c = geo.country(ip: String(decoding: ip, as: UTF8.self)) { country = Array(c.utf8) }
-        if country == nil, let c = value(e.country), c.count == 2 { country = c.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 32 : $0 } }
-        if let country { out.appendJSONString(country) } else { out.appendLiteral("null") }
+        var code: UInt16 = 0
+        if let geo, e.ip.isPresent { code = withValue(e.ip) { geoCountry(geo, $0) } ?? 0 }
+        if code == 0, let c = withValue(e.country, { v -> UInt16 in
+            v.count == 2 ? UInt16(Bytes.upper(v[0])) << 8 | UInt16(Bytes.upper(v[1])) : 0
+        }) { code = c }
+        if code != 0 {
+            let two = (UInt8(code >> 8), UInt8(code & 0xFF))
+            withUnsafeBytes(of: two) { out.appendJSONString($0) }
+        } else { out.appendLiteral("null") }
 
         // Fingerprint: site + full ip + ua + UTC day.
         let day = UInt64(bitPattern: (e.tsMs > 0 ? e.tsMs : origin.arrivalMs) / 86_400_000)
         var h = Hash64.mix(day &+ 0x9E37_79B9_7F4A_7C15)
         func mixIn(_ span: ByteSpan) {
-            let part: UInt64 = span.isPresent ? Hash64.hash(UnsafeRawBufferPointer(rebasing: rec[Int(span.start)..<Int(span.start + span.count)])) : 0
+            let part: UInt64 = span.isPresent ? Hash64.hash(raw(span)) : 0
             h = Hash64.mix(h ^ part &* 0xBF58_476D_1CE4_E5B9)
         }
         mixIn(e.siteId); mixIn(e.ip); mixIn(e.ua)
         out.appendLiteral(",\"fingerprint\":\""); out.appendHex16(h)
         out.append(0x22)
         out.append(0x7D); out.append(0x0A)
+    }
+
+    /// Channel when UTM parameters are present, cached by (referrer kind, medium, source).
+    private mutating func utmChannel(_ utm: UTM, _ refKind: HostKind?) -> ChannelGroup {
+        let key: UInt64 = utmBuf.withUnsafeBytes { ub in
+            var key = refKind.map { k -> UInt64 in k == .search ? 1 : k == .social ? 2 : 3 } ?? 0
+            key = Hash64.mix(key ^ (utm.medium.map { Hash64.hash(UnsafeRawBufferPointer(rebasing: ub[$0])) } ?? 0x51))
+            key = Hash64.mix(key ^ (utm.source.map { Hash64.hash(UnsafeRawBufferPointer(rebasing: ub[$0])) } ?? 0x73))
+            return key
+        }
+        if let c = channelCache[key] { return c }
+        let (medium, source): (String?, String?) = utmBuf.withUnsafeBytes { ub in
+            (utm.medium.map { String(decoding: ub[$0], as: UTF8.self) }, utm.source.map { String(decoding: ub[$0], as: UTF8.self) })
+        }
+        let c = ChannelRules.classify(medium: medium, source: source, refKind: refKind, hasUTM: utm.any)
+        if channelCache.count >= Self.cacheLimit { channelCache.removeAll(keepingCapacity: true) }
+        channelCache[key] = c
+        return c
+    }
+
+    /// Dotted-quad IPv4 as a number, or nil (leading zeros and more than three digits refused).
+    static func parseIPv4(_ ip: UnsafeRawBufferPointer) -> UInt32? {
+        var v: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        for c in ip {
+            if c == 0x2E {
+                if digits == 0 { return nil }
+                v = v << 8 | octet; dots += 1; digits = 0; octet = 0
+            } else if c >= 0x30 && c <= 0x39 {
+                digits += 1; octet = octet * 10 + UInt32(c - 0x30)
+                if digits > 3 || octet > 255 { return nil }
+            } else { return nil }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return v << 8 | octet
+    }
+
+    /// Appends the truncated address as a JSON string; false (nothing appended) when `ip` is not an address.
+    static func appendTruncatedIP(_ ip: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
+        var dots = 0, lastDot = -1, digits = 0, octet = 0, v4 = true
+        for (i, c) in ip.enumerated() {
+            if c == 0x2E { if digits == 0 { v4 = false; break }; dots += 1; lastDot = i; digits = 0; octet = 0 }
+            else if c >= 0x30 && c <= 0x39 {
+                digits += 1; octet = octet * 10 + Int(c - 0x30)
+                if digits > 3 || octet > 255 { v4 = false; break }
+            } else { v4 = false; break }
+        }
+        if v4, dots == 3, digits > 0 {
+            out.append(0x22); out.append(contentsOf: UnsafeRawBufferPointer(rebasing: ip[...lastDot])); out.append(0x30); out.append(0x22)
+            return true
+        }
+        guard let t = IPTruncation.truncate(String(decoding: ip, as: UTF8.self)) else { return false }
+        out.appendJSONString(t)
+        return true
     }
 
     /// True when the bytes hold `"ts":"` (or `"ts": "`): only then is ts an RFC 3339 string to
@@ -217,9 +297,18 @@ struct Enricher {
     }
 }
 
-/// Country of an IP address (MaxMind in a build that has it). None ships with this build.
+/// Country of an IP address: `MaxMindCountryLookup` when a database is configured.
 public protocol CountryLookup: Sendable {
+    /// ISO 3166-1 alpha-2 code, upper case, or nil when unknown.
     func country(ip: String) -> String?
+    /// The same, plus the prefix length (in the address's family) the answer holds for; the
+    /// enricher caches answers per /24 (IPv4) or /48 (IPv6) only when the network is at least that
+    /// wide. A nil prefix means "this address only".
+    func countryNetwork(ip: String) -> (country: String?, prefixBits: Int?)
+}
+
+extension CountryLookup {
+    public func countryNetwork(ip: String) -> (country: String?, prefixBits: Int?) { (country(ip: ip), nil) }
 }
 
 /// Finds the value of a top-level key in a JSON object without building anything.

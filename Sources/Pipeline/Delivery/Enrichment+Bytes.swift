@@ -6,6 +6,7 @@ import Glibc
 /// Byte helpers the enrichment stage uses instead of Foundation strings on the hot path.
 enum Bytes {
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+    @inline(__always) static func upper(_ c: UInt8) -> UInt8 { c >= 0x61 && c <= 0x7A ? c - 32 : c }
 
     /// Index of `needle` in `hay` (exact bytes), or nil.
     static func find(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8], from: Int = 0) -> Int? {
@@ -32,7 +33,9 @@ enum Bytes {
         return true
     }
 
-    static func isValidUTF8(_ b: [UInt8]) -> Bool {
+    static func isValidUTF8(_ b: [UInt8]) -> Bool { b.withUnsafeBytes { isValidUTF8($0) } }
+
+    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let n = b.count
         while i < n {
@@ -50,9 +53,15 @@ enum Bytes {
     /// `%XX` and `+` decoded (query-string values). Returns the raw bytes if the result is not UTF-8.
     static func percentDecode(_ s: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(s.count)
+        percentDecode(s, into: &out)
+        return out
+    }
+
+    /// The same, appended to `out` (no allocation when `out` has room).
+    static func percentDecode(_ s: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let start = out.count
         var i = 0
-        func hex(_ c: UInt8) -> UInt8? {
+        @inline(__always) func hex(_ c: UInt8) -> UInt8? {
             switch c {
             case 0x30...0x39: return c - 0x30
             case 0x61...0x66: return c - 0x61 + 10
@@ -69,8 +78,10 @@ enum Bytes {
             }
             out.append(c); i += 1
         }
-        if changed && !isValidUTF8(out) { return Array(s) }
-        return out
+        if changed && !out.withUnsafeBytes({ isValidUTF8(UnsafeRawBufferPointer(rebasing: $0[start...])) }) {
+            out.removeSubrange(start...)
+            out.append(contentsOf: s)
+        }
     }
 }
 

@@ -45,12 +45,13 @@ struct URLParts {
     }
 }
 
-/// The five UTM parameters of a query string (percent-decoded), nil when absent.
+/// The five UTM parameters of a query string (percent-decoded), nil when absent. The decoded
+/// values live in a caller's scratch buffer; the fields are ranges into it.
 struct UTM {
-    var source: [UInt8]? = nil, medium: [UInt8]? = nil, campaign: [UInt8]? = nil, term: [UInt8]? = nil, content: [UInt8]? = nil
+    var source: Range<Int>? = nil, medium: Range<Int>? = nil, campaign: Range<Int>? = nil, term: Range<Int>? = nil, content: Range<Int>? = nil
     var any: Bool { source != nil || medium != nil || campaign != nil || term != nil || content != nil }
 
-    static func parse(_ q: UnsafeRawBufferPointer) -> UTM {
+    static func parse(_ q: UnsafeRawBufferPointer, into buf: inout [UInt8]) -> UTM {
         var t = UTM()
         guard q.count >= 10 else { return t }
         var i = 0
@@ -62,12 +63,15 @@ struct UTM {
                 var eq = i + 4
                 while eq < e, q[eq] != 0x3D { eq += 1 }
                 let key = UnsafeRawBufferPointer(rebasing: q[(i + 4)..<eq])
-                let val = eq < e ? Bytes.percentDecode(UnsafeRawBufferPointer(rebasing: q[(eq + 1)..<e])) : []
+                let start = buf.count
+                if eq < e { Bytes.percentDecode(UnsafeRawBufferPointer(rebasing: q[(eq + 1)..<e]), into: &buf) }
+                let val = start..<buf.count
                 if Bytes.equalsLower(key, "source") { t.source = val }
                 else if Bytes.equalsLower(key, "medium") { t.medium = val }
                 else if Bytes.equalsLower(key, "campaign") { t.campaign = val }
                 else if Bytes.equalsLower(key, "term") { t.term = val }
                 else if Bytes.equalsLower(key, "content") { t.content = val }
+                else { buf.removeSubrange(start...) }
             }
             i = e + 1
         }

@@ -92,6 +92,8 @@ public final class LocalLake: Lake, @unchecked Sendable {
     private let lock = NSLock()
     private var tmpCounter: UInt64 = 0
     private var knownDirs: Set<String> = []
+    /// Directories whose real path was checked to lie inside the root.
+    private var verifiedDirs: Set<String> = []
 
     public init(root: String) throws {
         var r = root
@@ -108,19 +110,37 @@ public final class LocalLake: Lake, @unchecked Sendable {
     public func path(_ key: String) throws -> String {
         if let p = LakeKey.problem(key) { throw LakeError(.invalidKey, key: key, p) }
         let full = realRoot + "/" + key
-        // Resolve the deepest existing ancestor and check it is inside the root.
-        var dir = (full as NSString).deletingLastPathComponent
+        // Resolve the deepest existing ancestor and check it is inside the root. A directory this
+        // lake created or resolved before is not resolved again (one check per partition directory,
+        // not one realpath walk per object).
+        var dir = Self.parent(full)
+        lock.lock(); let verified = verifiedDirs.contains(dir); lock.unlock()
+        if verified { return full }
+        let leaf = dir
         while !dir.isEmpty && dir != "/" {
             if let real = realpath(dir, nil) {
                 let r = String(cString: real); free(real)
                 guard r == realRoot || r.hasPrefix(realRoot + "/") else {
                     throw LakeError(.invalidKey, key: key, "resolves outside the lake root")
                 }
+                if dir == leaf && r == leaf {
+                    lock.lock(); if verifiedDirs.count > 100_000 { verifiedDirs.removeAll() }; verifiedDirs.insert(leaf); lock.unlock()
+                }
                 break
             }
-            dir = (dir as NSString).deletingLastPathComponent
+            dir = Self.parent(dir)
         }
         return full
+    }
+
+    /// `a/b/c` → `a/b` (paths here are normalised: no empty or trailing components).
+    @inline(__always) static func parent(_ p: String) -> String {
+        guard let i = p.lastIndex(of: "/") else { return "" }
+        return i == p.startIndex ? "/" : String(p[..<i])
+    }
+    @inline(__always) static func lastComponent(_ p: String) -> Substring {
+        guard let i = p.lastIndex(of: "/") else { return Substring(p) }
+        return p[p.index(after: i)...]
     }
 
     private func ensureDirectory(_ dir: String) throws {
@@ -128,10 +148,10 @@ public final class LocalLake: Lake, @unchecked Sendable {
         if known { return }
         var missing: [String] = []
         var d = dir
-        while !FileIO.exists(d) && d.count > realRoot.count { missing.append(d); d = (d as NSString).deletingLastPathComponent }
+        while !FileIO.exists(d) && d.count > realRoot.count { missing.append(d); d = Self.parent(d) }
         for m in missing.reversed() {
             if mkdir(m, 0o755) != 0 && errno != EEXIST { throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())") }
-            try FileIO.fsyncDirectory((m as NSString).deletingLastPathComponent)
+            try FileIO.fsyncDirectory(Self.parent(m))
         }
         lock.lock(); knownDirs.insert(dir); lock.unlock()
     }
@@ -145,24 +165,24 @@ public final class LocalLake: Lake, @unchecked Sendable {
         for dir in todo {
             var d = dir
             while d.count > realRoot.count && !missing.contains(d) && !FileIO.exists(d) {
-                missing.insert(d); d = (d as NSString).deletingLastPathComponent
+                missing.insert(d); d = Self.parent(d)
             }
         }
         let ordered = missing.sorted { $0.count < $1.count }
         for m in ordered where mkdir(m, 0o755) != 0 && errno != EEXIST {
             throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
         }
-        let parents = Array(Set(ordered.map { ($0 as NSString).deletingLastPathComponent }))
+        let parents = Array(Set(ordered.map { Self.parent($0) }))
         try parallelFor(parents.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(parents[$0]) }
         lock.lock(); if knownDirs.count > 100_000 { knownDirs.removeAll() }; knownDirs.formUnion(todo); lock.unlock()
     }
 
     public func put(_ key: String, _ bytes: [UInt8]) throws {
         let full = try path(key)
-        let dir = (full as NSString).deletingLastPathComponent
+        let dir = Self.parent(full)
         try ensureDirectory(dir)
         lock.lock(); tmpCounter += 1; let n = tmpCounter; lock.unlock()
-        let tmp = dir + "/." + (full as NSString).lastPathComponent + ".tmp-\(getpid())-\(n)"
+        let tmp = dir + "/." + Self.lastComponent(full) + ".tmp-\(getpid())-\(n)"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw LakeError(.io, key: key, "cannot create \(tmp): \(FileIO.errnoText())") }
         do {
@@ -182,12 +202,12 @@ public final class LocalLake: Lake, @unchecked Sendable {
     public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
         if objects.count <= 1 { for o in objects { try put(o.key, o.bytes) }; return }
         let paths = try objects.map { try path($0.key) }
-        let dirs = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
+        let dirs = Array(Set(paths.map { Self.parent($0) })).sorted()
         try ensureDirectories(dirs)
         lock.lock(); let base = tmpCounter; tmpCounter += UInt64(objects.count); lock.unlock()
         let pid = getpid()
         let tmps = paths.enumerated().map { i, p in
-            (p as NSString).deletingLastPathComponent + "/." + (p as NSString).lastPathComponent + ".tmp-\(pid)-\(base + UInt64(i) + 1)"
+            Self.parent(p) + "/." + Self.lastComponent(p) + ".tmp-\(pid)-\(base + UInt64(i) + 1)"
         }
         do {
             try parallelFor(objects.count, workers: LocalLake.syncWorkers) { i in

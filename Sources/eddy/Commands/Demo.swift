@@ -24,6 +24,7 @@ struct Demo: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Let the stream split hot shards (> 3 MB/s) and merge cold ones on its own.") var autoscale = true
     @Option(help: "Also serve the node's HTTP API here (write keys, /v1/stats for `eddy dash`); 'off' to skip.") var listen: String = "127.0.0.1:4567"
     @Option(name: .customLong("buffer-seconds"), help: "Delivery buffer interval: how often lake objects are written.") var bufferSeconds: Int = 15
+    @Option(name: .customLong("geoip"), help: "MaxMind .mmdb database for IP → country in the lake (default: the event's own country).") var geoip: String?
 
     func validate() throws {
         if sites < 1 || sites > 100_000 { throw ValidationError("--sites must be 1…100000") }
@@ -89,6 +90,7 @@ struct Demo: AsyncParsableCommand {
         o.seed = seed
         o.log = { log.write($0) }
         o.delivery?.intervalMs = Int64(bufferSeconds) * 1000
+        if let geoip { o.delivery?.geoDatabasePath = geoip }
         if autoscale { o.autoScale = .demo(minShards: shards) }
         let node = try EmbeddedNode(options: o)
         try node.start()

@@ -23,6 +23,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Also feed the node from the built-in simulator at this many events/s (through the HTTP ingest path).") var simulate: Int?
     @Option(name: .customLong("buffer-mb"), help: "Delivery buffer size hint per partition, MiB (Firehose SizeInMBs).") var bufferMB: Int = 5
     @Option(name: .customLong("buffer-seconds"), help: "Delivery buffer interval hint, seconds (Firehose IntervalInSeconds).") var bufferSeconds: Int = 60
+    @Option(name: .customLong("geoip"), help: "MaxMind .mmdb database for IP → country in the lake (default: the event's own country).") var geoip: String?
     @Flag(inversion: .prefixedNo, help: "Split hot shards and merge cold ones automatically.") var autoscale = true
 
     func run() async throws {
@@ -50,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         o.mode = "serve"
         o.delivery?.sizeHintBytes = bufferMB << 20
         o.delivery?.intervalMs = Int64(bufferSeconds) * 1000
+        if let geoip { o.delivery?.geoDatabasePath = geoip }
         if autoscale { o.autoScale = .demo(minShards: shards) }
         o.log = { log.warning("\($0)") }
         let node = try EmbeddedNode(options: o)

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: run test setup build release bench bench-quick clean
+.PHONY: run test setup build release bench bench-quick fuzz soak clean
 
 run: setup release          ## build in release and open the dashboard on the embedded demo node
 	./.build/release/eddy $(ARGS)
@@ -24,6 +24,14 @@ bench: setup release        ## every benchmark with its anchor; writes bench/res
 
 bench-quick: setup release
 	./.build/release/eddy bench --quick
+
+FUZZ_SECONDS ?= 300
+fuzz: setup                 ## libFuzzer on the event parser, Kinesis decoder and segment frames, FUZZ_SECONDS each
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+SOAK_MINUTES ?= 10
+soak: setup release         ## SOAK_MINUTES at half the max rate with the dashboard attached; writes bench/results/<date>-soak.md
+	SOAK_SKIP_BUILD=1 ./scripts/soak.sh $(SOAK_MINUTES) $(SOAK_RATE)
 
 clean:
 	rm -rf .build

@@ -53,6 +53,7 @@ run_step stream-crash ./scripts/test-stream-crash.sh
 run_step crash-e2e env CRASH_KILLS=3 ./scripts/test-crash.sh
 run_step tui-e2e ./Tests/TUITests/e2e-tmux.sh
 run_step demo-e2e ./scripts/test-demo-tmux.sh
+run_step fuzz ./scripts/fuzz.sh 20
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -324,6 +324,12 @@ public struct KinesisAPI: Sendable {
             guard let t = req["Timestamp"] as? Double else {
                 throw AWSError("InvalidArgumentException", "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
             }
+            // Seconds as a double: a value whose milliseconds do not fit an Int64 (or inf/NaN) is no
+            // time at all, and converting it would trap (seen while writing Fuzz/; the regression seed is
+            // Fuzz/corpus/kinesis/regress-at-timestamp-1e300).
+            guard t.isFinite, abs(t) < 9e15 else {
+                throw AWSError.serialization("Timestamp \(t) is out of range")
+            }
             type = .atTimestamp(Int64((t * 1000).rounded()))
         default:
             throw AWSError.validation(typeName, "shardIteratorType",
@@ -405,7 +411,10 @@ public struct KinesisAPI: Sendable {
                 throw AWSError("InvalidArgumentException", "NextToken and StreamName cannot be provided together.")
             }
             let parts = (Data(base64Encoded: tok).map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: "|")
-            guard parts.count == 2, let start = Int(parts[1]) else { throw AWSError("InvalidArgumentException", "Invalid NextToken.") }
+            // The token comes back from the client: a negative or huge start would trap in dropFirst / start + max.
+            guard parts.count == 2, let start = Int(parts[1]), start >= 0, start <= 1_000_000 else {
+                throw AWSError("InvalidArgumentException", "Invalid NextToken.")
+            }
             name = String(parts[0])
             guard let s = registry.stream(named: name) else { throw AWSError("ResourceNotFoundException", "Stream \(name) under account \(account) not found.") }
             all = Array(s.shardMap().shards.sorted { $0.index < $1.index }.dropFirst(start))
@@ -445,13 +454,22 @@ public struct KinesisAPI: Sendable {
 
     func modeDetails() -> [String: Any] { ["StreamMode": "PROVISIONED"] }
 
+    /// DescribeStream / ListStreams `Limit`: 1…10000, default 100 (a negative one used to trap in prefix()).
+    func pageLimit(_ req: [String: Any]) throws -> Int {
+        guard let l = req["Limit"] else { return 100 }
+        guard let n = l as? Int, n >= 1, n <= 10_000 else {
+            throw AWSError.validation("\(l)", "limit", "Member must have value between 1 and 10000")
+        }
+        return n
+    }
+
     func describeStream(_ req: [String: Any]) throws -> [UInt8] {
         let s = try stream(req)
         var shards = s.shardMap().shards.sorted { $0.index < $1.index }
         if let after = try string(req, "ExclusiveStartShardId", required: false), let idx = ShardID.index(of: after) {
             shards = shards.filter { $0.index > idx }
         }
-        let limit = (req["Limit"] as? Int) ?? 100
+        let limit = try pageLimit(req)
         let desc: [String: Any] = [
             "StreamName": s.name, "StreamARN": arn(s.name), "StreamStatus": "ACTIVE",
             "StreamModeDetails": modeDetails(),
@@ -479,7 +497,7 @@ public struct KinesisAPI: Sendable {
     func listStreams(_ req: [String: Any]) throws -> [UInt8] {
         var names = registry.names
         if let start = try string(req, "ExclusiveStartStreamName", required: false) { names = names.filter { $0 > start } }
-        let limit = (req["Limit"] as? Int) ?? 100
+        let limit = try pageLimit(req)
         let page = Array(names.prefix(limit))
         let summaries = page.map { n -> [String: Any] in
             ["StreamName": n, "StreamARN": arn(n), "StreamStatus": "ACTIVE", "StreamModeDetails": modeDetails(),

@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Collector/CollectorConfig.swift

@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Events/EventParser.swift

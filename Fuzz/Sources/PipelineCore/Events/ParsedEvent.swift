@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Events/ParsedEvent.swift

@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Events/RFC3339.swift

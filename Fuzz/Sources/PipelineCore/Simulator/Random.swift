@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Simulator/Random.swift

@@ -1,0 +1,1 @@
+../../../../Sources/Pipeline/Stream/ShardMap.swift

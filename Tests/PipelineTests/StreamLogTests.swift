@@ -39,6 +39,36 @@ final class StreamLogTests: XCTestCase {
         XCTAssertEqual(few.count, 3, "each record is 4 bytes of data + 2–3 of key = about 8 bytes")
     }
 
+    func testSealedSegmentsHoldNoDescriptorAndStillReadBackAfterReopen() async throws {
+        // A day of 64 MB segments is thousands of files: only each shard's active segment may
+        // keep a descriptor, or a long-running node runs out of them (the soak saw fds climb).
+        func openSegmentFDs(_ dir: String) -> Int {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0))?
+                .hasPrefix(dir) == true }.count
+        }
+        let dir = makeStreamTempDir(self)
+        do {
+            let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096))
+            for round in 0..<40 { _ = try await s.append(makeBatch(50, prefix: "b\(round)")) }
+            XCTAssertGreaterThanOrEqual(shard0Segments(dir).count, 12)
+            XCTAssertLessThanOrEqual(openSegmentFDs(dir), 2, "the active segment (and at most a directory) stay open")
+            let b = try s.read(shardId: "shardId-000000000000", from: 0, maxRecords: 2000)
+            XCTAssertEqual(b.count, 2000)
+            XCTAssertEqual(b.strings.last, "b39-49")
+            XCTAssertLessThanOrEqual(openSegmentFDs(dir), 2, "a read closes what it opened")
+            s.close()
+        }
+        let s = try ShardedStream(dataDirectory: dir, config: testConfig(shards: 1, segmentBytes: 4096))
+        defer { s.close() }
+        XCTAssertLessThanOrEqual(openSegmentFDs(dir), 2, "reopening opens only the active segment")
+        let r = try await s.append(makeBatch(5, prefix: "after"))
+        XCTAssertTrue(r.allSatisfy { $0.succeeded })
+        let all = try s.read(shardId: "shardId-000000000000", from: 0, maxRecords: 3000)
+        XCTAssertEqual(all.count, 2005)
+        XCTAssertEqual(all.strings.last, "after-4")
+    }
+
     func testEveryIteratorTypeStartsWhereKinesisSays() async throws {
         let dir = makeStreamTempDir(self)
         let clock = ManualClock(nowMs: 1_000_000)

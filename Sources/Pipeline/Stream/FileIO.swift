@@ -171,11 +171,32 @@ enum FileIO {
     static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 }
 
-/// Owns one open segment file descriptor. Readers and the committer keep a reference while they
-/// use it, so retention can unlink the file and a roll can move on without closing it under them.
+/// One segment file. The active segment of each shard owns an open descriptor; a sealed one holds
+/// none (a node keeps a day of segments: at 64 MB each that is thousands of files, and descriptors
+/// run out long before disk), and a reader opens it for the length of one read (`forReading`).
+/// Readers and the committer keep a reference while they use it, so retention can unlink the
+/// file and a roll can move on without closing it under them.
 final class SegmentFile: @unchecked Sendable {
+    /// -1 for a sealed segment (see `forReading`).
     let fd: Int32
     let path: String
     init(fd: Int32, path: String) { self.fd = fd; self.path = path }
-    deinit { close(fd) }
+    /// A sealed segment: no descriptor held.
+    init(sealedAt path: String) { fd = -1; self.path = path }
+    var isOpen: Bool { fd >= 0 }
+
+    /// A handle to read with: this file when it is open, else the file opened read-only now and
+    /// closed when the handle is released. nil when the file is gone (retention removed it between
+    /// the reader's look at the segment list and this open).
+    func forReading() throws -> SegmentFile? {
+        if fd >= 0 { return self }
+        let f = open(path, O_RDONLY | O_CLOEXEC)
+        if f < 0 {
+            if errno == ENOENT { return nil }
+            throw StreamError(.io, "cannot open segment for reading: \(FileIO.errnoText())", path: path)
+        }
+        return SegmentFile(fd: f, path: path)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
 }

@@ -207,11 +207,14 @@ extension ShardedStream {
 
     /// Seals the active segment (fsync) and starts a new one at the next offset. Under the lock.
     func roll(_ s: Shard) throws {
+        let sealed = s.segments.count - 1
         if let last = s.segments.last {
             try FileIO.fdatasyncOrThrow(last.file.fd, path: last.file.path)
             SegmentIndexFile.write(last)
         }
         try createSegment(s, base: s.nextOffset)
+        // The sealed segment gives up its descriptor (closed once in-flight readers let go of it).
+        if sealed >= 0 { s.segments[sealed].file = SegmentFile(sealedAt: s.segments[sealed].file.path) }
     }
 
     // MARK: group commit

@@ -90,7 +90,11 @@ extension ShardedStream {
         var dataBytes = 0
         records.reserveCapacity(min(maxRecords, 4096))
         let chunk = 64 << 10
-        outer: for g in segs {
+        outer: for seg in segs {
+            // A sealed segment is opened for this read only; gone means retention just took it
+            // (the next read starts past the trim horizon).
+            guard let file = try seg.file.forReading() else { break }
+            let g = (file: file, size: seg.size, startPos: seg.startPos, avgFrame: seg.avgFrame)
             var pos = g.startPos
             // One pread sized to what the limits will likely take (frames average `avgFrame`
             // bytes here), so a typical read is a single syscall into the batch's own buffer.

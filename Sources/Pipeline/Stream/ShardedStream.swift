@@ -219,11 +219,19 @@ public final class ShardedStream: @unchecked Sendable {
                 recoveryReports.append(r); config.log("recovery: " + r.description)
                 cut = true
             }
+            // Only the last segment keeps its descriptor: it is the one appends go to.
             s.segments.append(Segment(baseOffset: b, nextOffset: b + sc.records, size: sc.validBytes,
                                       firstArrivalMs: sc.firstArrivalMs, lastArrivalMs: sc.lastArrivalMs, index: sc.index,
-                                      lastIndexedPosition: sc.index.last?.position ?? -Int64(config.indexIntervalBytes), file: file))
+                                      lastIndexedPosition: sc.index.last?.position ?? -Int64(config.indexIntervalBytes),
+                                      file: isLast ? file : SegmentFile(sealedAt: path)))
             expected = b + sc.records
             if sc.records > 0 { s.lastArrivalMs = sc.lastArrivalMs }
+        }
+        if let last = s.segments.last, !last.file.isOpen {
+            // The file scanned as last was dropped (it followed a torn segment): the new last
+            // segment is where appends go, so it needs its descriptor back.
+            let fd = try FileIO.openFile(last.file.path, create: false)
+            s.segments[s.segments.count - 1].file = SegmentFile(fd: fd, path: last.file.path)
         }
         if let last = s.segments.last {
             s.nextOffset = last.nextOffset

@@ -220,11 +220,18 @@ struct ParsedLine {
     var decoded = [Bool](repeating: false, count: EventColumn.count)
     var boolValue = [Bool](repeating: false, count: EventColumn.count)
     var scratch: [UInt8] = []
+    /// Where `LakeLineParser.parseMore` resumes, and whether the closing brace was reached.
+    var pos = 0
+    var finished = false
 
     mutating func reset() {
         for i in 0..<EventColumn.count { kinds[i] = .absent; decoded[i] = false }
         scratch.removeAll(keepingCapacity: true)
+        pos = 0; finished = false
     }
+
+    /// True once column `c` has been seen in the line (null counts as seen).
+    @inline(__always) func has(_ c: Int) -> Bool { kinds[c] != .absent }
 }
 
 /// A scanner for the flat enriched JSON objects of the lake: top-level scalars are located,
@@ -232,16 +239,33 @@ struct ParsedLine {
 enum LakeLineParser {
     struct Bad: Error { var message: String }
 
+    /// Parses the whole line (the loader: every column, every syntax error reported).
     static func parse(_ l: UnsafeBufferPointer<UInt8>, into p: inout ParsedLine) throws {
+        try begin(l, into: &p)
+        try parseMore(l, into: &p, until: -1)
+    }
+
+    /// Starts a line: checks the opening brace. Pairs are then parsed on demand by `parseMore`.
+    static func begin(_ l: UnsafeBufferPointer<UInt8>, into p: inout ParsedLine) throws {
         p.reset()
         let n = l.count
         var i = 0
-        @inline(__always) func ws() { while i < n, l[i] == 0x20 || l[i] == 0x09 || l[i] == 0x0D { i += 1 } }
-        ws()
+        while i < n, l[i] == 0x20 || l[i] == 0x09 || l[i] == 0x0D { i += 1 }
         guard i < n, l[i] == 0x7B else { throw Bad(message: "not a JSON object") }
         i += 1
-        ws()
-        if i < n, l[i] == 0x7D { return }
+        while i < n, l[i] == 0x20 || l[i] == 0x09 || l[i] == 0x0D { i += 1 }
+        if i < n, l[i] == 0x7D { p.finished = true }
+        p.pos = i
+    }
+
+    /// Parses key/value pairs from where the last call stopped until column `target` has been seen
+    /// (-1: to the end). `lake_events` uses this to read only as far into a line as the columns a
+    /// query asks for; a syntax error after that point is then not seen.
+    static func parseMore(_ l: UnsafeBufferPointer<UInt8>, into p: inout ParsedLine, until target: Int) throws {
+        if p.finished { return }
+        let n = l.count
+        var i = p.pos
+        @inline(__always) func ws() { while i < n, l[i] == 0x20 || l[i] == 0x09 || l[i] == 0x0D { i += 1 } }
         while true {
             ws()
             guard i < n, l[i] == 0x22 else { throw Bad(message: "expected a key at byte \(i)") }
@@ -322,8 +346,12 @@ enum LakeLineParser {
             }
             ws()
             guard i < n else { throw Bad(message: "unterminated object") }
-            if l[i] == 0x2C { i += 1; continue }
-            if l[i] == 0x7D { return }
+            if l[i] == 0x2C {
+                i += 1
+                if target >= 0, col == target { p.pos = i; return }
+                continue
+            }
+            if l[i] == 0x7D { p.finished = true; p.pos = i; return }
             throw Bad(message: "expected ',' or '}' at byte \(i)")
         }
     }

@@ -102,7 +102,8 @@ enum LakeTable {
             while true {
                 if let r = reader, let l = try r.nextLine() {
                     do {
-                        try r.withLine(l) { try LakeLineParser.parse($0, into: &parsed) }
+                        // Only the brace: columns are parsed when SQLite asks for them (see ensure).
+                        try r.withLine(l) { try LakeLineParser.begin($0, into: &parsed) }
                     } catch let e as LakeLineParser.Bad {
                         throw LakeReadError(path: objects[index].rel, message: e.message, line: r.lineNumber)
                     }
@@ -120,8 +121,31 @@ enum LakeTable {
             }
         }
 
+        /// Parses the current line up to column `col` (once seen, or to the end of the line).
+        @inline(__always) func ensure(_ r: LakeObjectReader, _ l: Range<Int>, _ col: Int) throws {
+            if parsed.finished || parsed.has(col) { return }
+            do {
+                try r.withLine(l) { try LakeLineParser.parseMore($0, into: &parsed, until: col) }
+            } catch let e as LakeLineParser.Bad {
+                throw LakeReadError(path: objects[index].rel, message: e.message, line: r.lineNumber)
+            }
+        }
+
         func column(_ sctx: OpaquePointer?, _ i: Int) {
             guard let r = reader, let l = line else { sqlite3_result_null(sctx); return }
+            do {
+                if i < EventColumn.count {
+                    try ensure(r, l, i)
+                } else if i == LakeTable.visitorCol {
+                    for v in visitorPrecedence {
+                        try ensure(r, l, v.rawValue)
+                        if parsed.kinds[v.rawValue] == .string && parsed.ends[v.rawValue] > parsed.starts[v.rawValue] { break }
+                    }
+                }
+            } catch {
+                sqlite3_result_error(sctx, "\(error)", -1)
+                return
+            }
             if i >= EventColumn.count {
                 let o = objects[index]
                 let s: String

@@ -87,6 +87,10 @@ final class SQLiteConnection: @unchecked Sendable {
         return Statement(s, conn: self)
     }
 
+    /// True inside BEGIN…COMMIT. SQLite ends a transaction by itself on some errors (SQLITE_FULL,
+    /// IOERR, NOMEM), taking its savepoints with it; callers check this before ROLLBACK TO.
+    var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
     /// Runs `body` in a write transaction (BEGIN IMMEDIATE): a throw rolls back and rethrows.
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try exec("BEGIN IMMEDIATE")

@@ -234,7 +234,7 @@ public final class Warehouse: @unchecked Sendable {
         let manifests = try listManifests()
         let done = try completedManifests()
         do {
-            for m in manifests where !done.contains(m.delivery + "/" + m.name) {
+            manifestLoop: for m in manifests where !done.contains(m.delivery + "/" + m.name) {
                 var ok = true
                 var batch: [(url: String, path: String)] = []
                 var local = LoadReport()
@@ -266,9 +266,17 @@ public final class Warehouse: @unchecked Sendable {
                     pending.add(local)
                 } catch {
                     writer.resetAll()
+                    report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
+                    guard writer.inTransaction else {
+                        // SQLite rolled the whole transaction back itself (a full disk does): the
+                        // manifests grouped with this one are undone too, ledger rows included, so
+                        // they load again on the next pass. Stop here; the disk needs attention.
+                        inTransaction = false
+                        pending = LoadReport()
+                        break manifestLoop
+                    }
                     try writer.exec("ROLLBACK TO manifest")
                     try writer.exec("RELEASE manifest")
-                    report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
                 }
                 if pending.rowsInserted + pending.duplicateRows >= Self.rowsPerTransaction { try commit() }
             }

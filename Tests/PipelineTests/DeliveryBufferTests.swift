@@ -96,10 +96,31 @@ final class DeliveryBufferTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.dir + "/etc"))
     }
 
-    func testMemoryBoundStopsReadingInsteadOfGrowing() async throws {
+    func testMemoryBoundWritesTheLargestBuffersEarlyAndKeepsReading() async throws {
         let h = try DeliveryHarness(self, shards: 1)
         let d = try h.delivery {
             $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 64 << 10; $0.intervalMs = 60_000
+        }
+        let pad = String(repeating: "y", count: 600)
+        // 3 sites, none reaching the size hint alone, 2.7 MB in total; the clock never moves.
+        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
+        var peak = 0
+        for _ in 0..<80 { try d.runOnce(); peak = max(peak, d.bufferedByteCount) }
+        XCTAssertFalse(d.readingPaused)
+        XCTAssertLessThan(peak, (1 << 20) + (64 << 10) * 2, "memory stays within the budget")
+        XCTAssertGreaterThan(d.pressureFlushes, 0)
+        let position = try h.stream.consumer("lake-events").position(shardId: "shardId-000000000000")
+        XCTAssertEqual(position, 3000, "the consumer read to the end without the interval passing")
+        XCTAssertGreaterThan(try h.lines().count, 1000, "objects were written under pressure, before any size or age was due")
+        try d.flush()
+        XCTAssertEqual(try h.lines().count, 3000)
+    }
+
+    func testMemoryBoundCanStopReadingInsteadOfGrowing() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery {
+            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 64 << 10; $0.intervalMs = 60_000
+            $0.whenFull = .stopReading
         }
         let pad = String(repeating: "y", count: 600)
         // 3 sites, none reaching the size hint alone, 2.7 MB in total.

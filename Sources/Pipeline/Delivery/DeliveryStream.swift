@@ -71,6 +71,8 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private var buffers: [String: PartitionBuffer] = [:]
     private var bufferedBytes = 0
+    /// Flushes forced by the memory budget (`WhenBuffersFull.flushLargest`).
+    public private(set) var pressureFlushes = 0
     /// Last offset handed to buffers or error objects, per shard index.
     private var polledThrough: [Int: UInt64] = [:]
     private var checkpointed: [Int: UInt64] = [:]   // last offset covered by a checkpoint
@@ -396,7 +398,18 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private func flushDue(force: Bool) throws {
         let now = clock.nowMs()
-        let due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
+        var due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
+        if !force, config.whenFull == .flushLargest, bufferedBytes >= config.maxBufferedBytes {
+            // Memory pressure: write the largest buffers early, down to half the budget, so the
+            // consumer keeps reading instead of waiting out the interval.
+            let dueSet = Set(due)
+            var left = bufferedBytes - due.reduce(0) { $0 + (buffers[$1]?.bytes ?? 0) }
+            for (site, b) in buffers.filter({ !dueSet.contains($0.key) }).sorted(by: { $0.value.bytes > $1.value.bytes }) {
+                if left < config.maxBufferedBytes / 2 { break }
+                due.append(site); left -= b.bytes
+            }
+            pressureFlushes += 1
+        }
         if !due.isEmpty { try flushPartitions(due.sorted()) }
     }
 

@@ -128,8 +128,7 @@ struct JSONReader {
                         guard (0xDC00..<0xE000).contains(lo) else { throw fail("bad surrogate pair") }
                         v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
                     }
-                    let scalar = Unicode.Scalar(v) ?? "\u{FFFD}"
-                    out.append(contentsOf: String(Character(scalar)).utf8)
+                    UTF8.encode(Unicode.Scalar(v) ?? "\u{FFFD}") { out.append($0) }
                 default: throw fail("bad escape")
                 }
             default:

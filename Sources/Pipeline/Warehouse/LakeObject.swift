@@ -391,8 +391,7 @@ enum LakeLineParser {
                     let lo = try hex4(i + 3)
                     if lo >= 0xDC00, lo < 0xE000 { cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00); i += 6 }
                 }
-                let sc = Unicode.Scalar(cp) ?? "\u{FFFD}"
-                out.append(contentsOf: Array(String(Character(sc)).utf8))
+                UTF8.encode(Unicode.Scalar(cp) ?? "\u{FFFD}") { out.append($0) }
             default: out.append(l[i])
             }
             i += 1

@@ -266,14 +266,9 @@ public struct StreamBench: BenchmarkCase {
         let port = 20_000 + Int(getpid() % 20_000)
         let rdir = dir + "/redis"
         try FileManager.default.createDirectory(atPath: rdir, withIntermediateDirectories: true)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: server)
-        p.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", rdir, "--appendonly", "yes",
-                       "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--protected-mode", "yes"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        defer { p.terminate(); p.waitUntilExit() }
+        let redis = try BenchSupport.spawn(server, ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", rdir, "--appendonly", "yes",
+                                                   "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--protected-mode", "yes"])
+        defer { BenchSupport.stop(redis) }
         var up = false
         for _ in 0..<100 {
             if let r = try? runProcess(cli, ["-p", "\(port)", "ping"]), r.0 == 0, r.1.contains("PONG") { up = true; break }
@@ -307,16 +302,8 @@ public struct StreamBench: BenchmarkCase {
 
     @discardableResult
     static func runProcess(_ exe: String, _ args: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        let od = o.fileHandleForReading.readDataToEndOfFile()
-        let ed = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
+        let r = try BenchSupport.run(exe, args)
+        return (r.status, r.stdout, r.stderr)
     }
 }
 

@@ -238,6 +238,33 @@ final class FaultInjectionTests: XCTestCase {
         (FileManager.default.enumerator(atPath: root)?.allObjects as? [String]) ?? []
     }
 
+    /// A batch of objects is made durable by syncfs (once after the writes, once after the
+    /// renames). A failed sync must leave neither objects nor temp files; the retry writes all.
+    func testBatchPutWithAFailedFilesystemSyncLeavesNothingAndARetryWritesAll() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        XCTAssertEqual(lake.batchSync, .filesystem)
+        let objects = (0..<(LocalLake.filesystemSyncThreshold + 4)).map { i in
+            (key: "events/site=s\(i % 5)/dt=2026-11-26/hr=06/o\(i).ndjson", bytes: Array("object \(i)\n".utf8))
+        }
+        let sw = Switch(); sw.on = true
+        inject([.sync], errno: EIO, under: dir, switch: sw)
+        XCTAssertThrowsError(try lake.putAll(objects)) { e in XCTAssertTrue("\(e)".contains("syncfs"), "\(e)") }
+        XCTAssertGreaterThan(sw.hits, 0)
+        XCTAssertEqual(try lake.list(prefix: "events"), [], "no object without a durable sync")
+        let leftovers = FileManager.default.enumerator(atPath: dir + "/lake")?.allObjects.compactMap { $0 as? String }
+            .filter { $0.contains(".tmp-") } ?? []
+        XCTAssertEqual(leftovers, [], "no temp file left behind")
+        sw.on = false
+        try lake.putAll(objects)
+        XCTAssertEqual(try lake.list(prefix: "events"), objects.map(\.key).sorted())
+        for o in objects { XCTAssertEqual(try lake.read(o.key), o.bytes) }
+        // The per-file mode writes the same objects (overwriting in place).
+        lake.batchSync = .perFile
+        try lake.putAll(objects.map { ($0.key, $0.bytes + [0x21]) })
+        for o in objects { XCTAssertEqual(try lake.read(o.key), o.bytes + [0x21]) }
+    }
+
     func testLakeObjectWriteENOSPCLeavesNothingAndRedeliversOnce() async throws {
         try await lakeFault(ENOSPC, matching: "/events/")
     }

@@ -13,4 +13,8 @@ void eddy_md5(const void *data, size_t len, uint8_t out[16]);
 /// memmem (a GNU extension Swift's Glibc module does not always expose).
 const void *eddy_memmem(const void *hay, size_t hay_len, const void *needle, size_t needle_len);
 
+/// syncfs(2) on the filesystem holding `fd` (GNU; not exposed by Swift's Glibc module).
+/// Returns 0 or -1 with errno set (ENOSYS where the call does not exist).
+int eddy_syncfs(int fd);
+
 #endif

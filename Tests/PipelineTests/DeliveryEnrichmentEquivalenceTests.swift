@@ -24,12 +24,26 @@ final class DeliveryEnrichmentEquivalenceTests: XCTestCase {
         #"{"site_id":"a","type":"t","ua":"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)","props":{"ts":"x"}}"#,
         #"{"site_id":"a","type":"t","ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36"}"#,
         #"{ "site_id" : "a" , "type" : "t" , "ip" : "8.8.8.8" }"#,
+        #"{"ts":"2025-11-26T09:00:00Z","site_id":"a","type":"t","ts":1764147600123}"#,
     ]
+
+    func testDecimalAndHexWritersAgreeWithStringFormatting() {
+        for v: Int64 in [0, 7, -7, 10, 1_764_147_600_000, -1_764_147_600_000, .max, .min, 99_999, -100_000] {
+            var out: [UInt8] = [0x3A]
+            out.appendDecimal(v)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), ":" + String(v))
+        }
+        for v: UInt64 in [0, 1, 0xDEAD_BEEF, .max, 0x0123_4567_89AB_CDEF] {
+            var out: [UInt8] = []
+            out.appendHex16(v)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), String(repeating: "0", count: 16 - String(v, radix: 16).count) + String(v, radix: 16))
+        }
+    }
 
     func testByteLevelEnricherWritesTheSameBytesAsTheReference() {
         // ts is required: every case without its own top-level ts gets a numeric one first.
         var records: [[UInt8]] = Self.edgeCases.enumerated().map { i, c in
-            Array((i == 1 || i == 2 ? c : "{\"ts\":1764147600000," + c.dropFirst()).utf8)
+            Array((i == 1 || i == 2 || c.hasPrefix("{\"ts\"") ? c : "{\"ts\":1764147600000," + c.dropFirst()).utf8)
         }
         var sim = Simulator(SimulatorConfig(sites: 60, seed: 5))
         let parser = EventParser()

@@ -239,3 +239,49 @@ struct OldUTM {
     }
 }
 
+/// Finds the value of a top-level key in a JSON object without building anything.
+enum TopLevelScan {
+    static func valueRange(_ b: UnsafeRawBufferPointer, key: String) -> Range<Int>? {
+        let k = Array(key.utf8)
+        var i = 0
+        let n = b.count
+        func ws() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        func skipString() { i += 1; while i < n { if b[i] == 0x5C { i += 2; continue }; if b[i] == 0x22 { i += 1; return }; i += 1 } }
+        func skipValue() {
+            ws()
+            guard i < n else { return }
+            if b[i] == 0x22 { skipString(); return }
+            if b[i] == 0x7B || b[i] == 0x5B {
+                var depth = 0
+                while i < n {
+                    let c = b[i]
+                    if c == 0x22 { skipString(); continue }
+                    if c == 0x7B || c == 0x5B { depth += 1 } else if c == 0x7D || c == 0x5D { depth -= 1; if depth == 0 { i += 1; return } }
+                    i += 1
+                }
+                return
+            }
+            while i < n, b[i] != 0x2C, b[i] != 0x7D, b[i] != 0x5D, b[i] != 0x20, b[i] != 0x0A { i += 1 }
+        }
+        ws()
+        guard i < n, b[i] == 0x7B else { return nil }
+        i += 1
+        while i < n {
+            ws()
+            guard i < n, b[i] == 0x22 else { return nil }
+            let ks = i + 1
+            skipString()
+            let ke = i - 1
+            let match = ke - ks == k.count && k.withUnsafeBytes { kb in memcmp(b.baseAddress! + ks, kb.baseAddress!, k.count) == 0 }
+            ws(); guard i < n, b[i] == 0x3A else { return nil }
+            i += 1; ws()
+            let vs = i
+            skipValue()
+            if match { return vs..<i }
+            ws()
+            if i < n, b[i] == 0x2C { i += 1; continue }
+            return nil
+        }
+        return nil
+    }
+}

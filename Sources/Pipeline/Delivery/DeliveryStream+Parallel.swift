@@ -21,10 +21,21 @@ final class EnricherBox: @unchecked Sendable {
     var events: [ParsedEvent] = []
     var errors: [RecordError] = []
     var seq: [UInt8] = []
+    /// Line buffers of earlier batches, handed back by `recycle` once applied (no fresh pages per poll).
+    var spareLines: [[UInt8]] = []
     init(_ e: Enricher) { enricher = e }
+
+    func recycle(_ lines: inout [UInt8]) {
+        guard spareLines.count < 4 else { return }
+        var l: [UInt8] = []
+        swap(&l, &lines)
+        l.removeAll(keepingCapacity: true)
+        spareLines.append(l)
+    }
 
     func prepare(_ batch: ReadBatch, shardId: [UInt8], now: Int64) -> PreparedBatch {
         var out = PreparedBatch()
+        if let spare = spareLines.popLast() { out.lines = spare }
         out.lines.reserveCapacity(batch.dataBytes * 2)
         out.items.reserveCapacity(batch.count)
         for i in 0..<batch.count {

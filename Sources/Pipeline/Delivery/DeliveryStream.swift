@@ -71,6 +71,10 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private var buffers: [String: PartitionBuffer] = [:]
     private var bufferedBytes = 0
+    /// Emptied chunk buffers kept for the next chunks (their capacity, not their bytes): a chunk
+    /// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
+    private var spareLines: [[UInt8]] = []
+    private var spareBytes = 0
     /// Flushes forced by the memory budget (`WhenBuffersFull.flushLargest`).
     public private(set) var pressureFlushes = 0
     /// Last offset handed to buffers or error objects, per shard index.
@@ -249,6 +253,7 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         for (b, p) in zip(batches, prepared) { try apply(b, p, now: now) }
+        for i in prepared.indices { boxes[i % workers].recycle(&prepared[i].lines) }
     }
 
     private func apply(_ batch: ReadBatch, _ p: PreparedBatch, now: Int64) throws {
@@ -282,6 +287,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 buffers[site] = buf
             }
             let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
+            if chunk.records == 0, chunk.lines.capacity == 0, let spare = spareLines.popLast() { chunk.lines = spare; spareBytes -= spare.capacity }
             let added = item.lineEnd - item.lineStart
             p.lines.withUnsafeBytes { chunk.lines.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[item.lineStart..<item.lineEnd])) }
             chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
@@ -356,6 +362,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 }
                 Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
                 let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
+                if chunk.records == 0, chunk.lines.capacity == 0, let spare = self.spareLines.popLast() { chunk.lines = spare; self.spareBytes -= spare.capacity }
                 let before = chunk.lines.count
                 self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
                 let added = chunk.lines.count - before
@@ -478,7 +485,19 @@ public final class DeliveryStream: @unchecked Sendable {
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)
         for arr in latencies { for a in arr { latency.record(ms: max(0, durableAt - a)) }; recordsDelivered += Int64(arr.count) }
-        for site in sites { if let b = buffers.removeValue(forKey: site) { bufferedBytes -= b.bytes } }
+        inputs.removeAll(); bodies.removeAll()   // the chunks' arrays are unique again: recycle them
+        let spareLimit = min(64 << 20, config.maxBufferedBytes / 4)
+        for site in sites {
+            guard let b = buffers.removeValue(forKey: site) else { continue }
+            bufferedBytes -= b.bytes
+            for chunk in b.chunks.values where spareBytes + chunk.lines.capacity <= spareLimit && spareLines.count < 4096 {
+                var lines = chunk.lines
+                chunk.lines = []
+                lines.removeAll(keepingCapacity: true)
+                spareBytes += lines.capacity
+                spareLines.append(lines)
+            }
+        }
     }
 
     private func writeErrors() throws {

@@ -31,14 +31,15 @@ struct Enricher {
 
     init(geo: (any CountryLookup)? = nil) { self.geo = geo }
 
-    private mutating func appendUA(_ ua: UnsafeRawBufferPointer?, _ out: inout [UInt8]) {
+    /// `rawHash`: Hash64 of the value's bytes when the caller has it (unescaped values).
+    private mutating func appendUA(_ ua: UnsafeRawBufferPointer?, rawHash: UInt64? = nil, _ out: inout [UInt8]) {
         guard let ua else {
             let h: UInt64 = 0x6e6f_2d75_61 // no user agent
             if let f = uaCache[h] { out.append(contentsOf: f); return }
             let f = UserAgentInfo.parse("").jsonFragment
             uaCache[h] = f; out.append(contentsOf: f); return
         }
-        let h = Hash64.hash(ua) | 1 << 63
+        let h = (rawHash ?? Hash64.hash(ua)) | 1 << 63
         if let f = uaCache[h] { out.append(contentsOf: f); return }
         let f = UserAgentInfo.parse(String(decoding: ua, as: UTF8.self)).jsonFragment
         if uaCache.count >= Self.cacheLimit { uaCache.removeAll(keepingCapacity: true) }
@@ -90,8 +91,8 @@ struct Enricher {
         out.reserveCapacity(out.count + rec.count + 640)
         // 1. Copy the record, replacing ip (and a string ts) in place: at most two replacements.
         let ipRange: Range<Int>? = e.ip.isPresent ? (Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1) : nil
-        var tsRange: Range<Int>? = nil
-        if Self.mayHaveStringTS(rec), let r = TopLevelScan.valueRange(rec, key: "ts"), rec[r.lowerBound] == 0x22 { tsRange = r }
+        // The parser hands over a string ts's span: no second scan of the record for it.
+        let tsRange: Range<Int>? = e.tsText.isPresent ? (Int(e.tsText.start) - 1)..<(Int(e.tsText.start + e.tsText.count) + 1) : nil
         let end = rec.count - 1 // the final '}'
         var pos = 0
         func copy(to: Int) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: rec[pos..<to])) }
@@ -179,7 +180,9 @@ struct Enricher {
 
         // User agent
         out.append(0x2C)
-        if withValue(e.ua, { appendUA($0, &out) }) == nil { appendUA(nil, &out) }
+        // The UA's hash serves the cache here and the fingerprint below.
+        let uaHash: UInt64 = e.ua.isPresent ? Hash64.hash(raw(e.ua)) : 0
+        if withValue(e.ua, { appendUA($0, rawHash: e.ua.escaped ? nil : uaHash, &out) }) == nil { appendUA(nil, &out) }
 
         // Geo: MaxMind when configured (on the full address, before truncation), else the event's own country.
         out.appendLiteral(",\"geo_country\":")
@@ -196,11 +199,10 @@ struct Enricher {
         // Fingerprint: site + full ip + ua + UTC day.
         let day = UInt64(bitPattern: (e.tsMs > 0 ? e.tsMs : origin.arrivalMs) / 86_400_000)
         var h = Hash64.mix(day &+ 0x9E37_79B9_7F4A_7C15)
-        func mixIn(_ span: ByteSpan) {
-            let part: UInt64 = span.isPresent ? Hash64.hash(raw(span)) : 0
-            h = Hash64.mix(h ^ part &* 0xBF58_476D_1CE4_E5B9)
-        }
-        mixIn(e.siteId); mixIn(e.ip); mixIn(e.ua)
+        func mixIn(_ part: UInt64) { h = Hash64.mix(h ^ part &* 0xBF58_476D_1CE4_E5B9) }
+        mixIn(e.siteId.isPresent ? Hash64.hash(raw(e.siteId)) : 0)
+        mixIn(e.ip.isPresent ? Hash64.hash(raw(e.ip)) : 0)
+        mixIn(uaHash)
         out.appendLiteral(",\"fingerprint\":\""); out.appendHex16(h)
         out.append(0x22)
         out.append(0x7D); out.append(0x0A)
@@ -259,25 +261,6 @@ struct Enricher {
         return true
     }
 
-    /// True when the bytes hold `"ts":"` (or `"ts": "`): only then is ts an RFC 3339 string to
-    /// replace. Jumps from colon to colon with memchr; numbers (the common case) cost one pass.
-    static func mayHaveStringTS(_ rec: UnsafeRawBufferPointer) -> Bool {
-        guard let base = rec.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
-        let n = rec.count
-        var i = 4
-        while i < n {
-            guard let p = memchr(base + i, 0x3A, n - i) else { return false }
-            let at = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(p))
-            if at >= 4, base[at - 1] == 0x22, base[at - 2] == 0x73, base[at - 3] == 0x74, base[at - 4] == 0x22 {
-                var j = at + 1
-                while j < n, base[j] == 0x20 { j += 1 }
-                if j < n, base[j] == 0x22 { return true }
-            }
-            i = at + 1
-        }
-        return false
-    }
-
     /// IPv4 on bytes (the common case), IPv6 through `IPTruncation`.
     static func truncateIP(_ ip: [UInt8]) -> [UInt8]? {
         var dots = 0, lastDot = -1, digits = 0, octet = 0
@@ -309,51 +292,4 @@ public protocol CountryLookup: Sendable {
 
 extension CountryLookup {
     public func countryNetwork(ip: String) -> (country: String?, prefixBits: Int?) { (country(ip: ip), nil) }
-}
-
-/// Finds the value of a top-level key in a JSON object without building anything.
-enum TopLevelScan {
-    static func valueRange(_ b: UnsafeRawBufferPointer, key: String) -> Range<Int>? {
-        let k = Array(key.utf8)
-        var i = 0
-        let n = b.count
-        func ws() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-        func skipString() { i += 1; while i < n { if b[i] == 0x5C { i += 2; continue }; if b[i] == 0x22 { i += 1; return }; i += 1 } }
-        func skipValue() {
-            ws()
-            guard i < n else { return }
-            if b[i] == 0x22 { skipString(); return }
-            if b[i] == 0x7B || b[i] == 0x5B {
-                var depth = 0
-                while i < n {
-                    let c = b[i]
-                    if c == 0x22 { skipString(); continue }
-                    if c == 0x7B || c == 0x5B { depth += 1 } else if c == 0x7D || c == 0x5D { depth -= 1; if depth == 0 { i += 1; return } }
-                    i += 1
-                }
-                return
-            }
-            while i < n, b[i] != 0x2C, b[i] != 0x7D, b[i] != 0x5D, b[i] != 0x20, b[i] != 0x0A { i += 1 }
-        }
-        ws()
-        guard i < n, b[i] == 0x7B else { return nil }
-        i += 1
-        while i < n {
-            ws()
-            guard i < n, b[i] == 0x22 else { return nil }
-            let ks = i + 1
-            skipString()
-            let ke = i - 1
-            let match = ke - ks == k.count && k.withUnsafeBytes { kb in memcmp(b.baseAddress! + ks, kb.baseAddress!, k.count) == 0 }
-            ws(); guard i < n, b[i] == 0x3A else { return nil }
-            i += 1; ws()
-            let vs = i
-            skipValue()
-            if match { return vs..<i }
-            ws()
-            if i < n, b[i] == 0x2C { i += 1; continue }
-            return nil
-        }
-        return nil
-    }
 }

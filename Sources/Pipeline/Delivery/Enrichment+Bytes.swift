@@ -118,24 +118,27 @@ extension Array where Element == UInt8 {
     mutating func appendJSONString(_ b: [UInt8]) { b.withUnsafeBytes { appendJSONString($0) } }
     mutating func appendJSONString(_ s: String) { var s = s; s.withUTF8 { appendJSONString(UnsafeRawBufferPointer($0)) } }
 
+    /// Decimal digits written back to front into a stack buffer, appended with one copy.
     mutating func appendDecimal(_ v: Int64) {
-        if v == 0 { append(0x30); return }
-        var x = v.magnitude
-        if v < 0 { append(0x2D) }
-        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes ≥ 20 digits and a sign
         Swift.withUnsafeMutableBytes(of: &tmp) { t in
-            while x > 0 { t[n] = UInt8(48 + x % 10); x /= 10; n += 1 }
-            for i in stride(from: n - 1, through: 0, by: -1) { append(t[i]) }
+            var x = v.magnitude
+            var i = t.count
+            repeat { i -= 1; t[i] = UInt8(48 + x % 10); x /= 10 } while x > 0
+            if v < 0 { i -= 1; t[i] = 0x2D }
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: t[i...]))
         }
     }
 
+    /// 16 lower-case hex digits, appended with one copy.
     mutating func appendHex16(_ v: UInt64) {
+        var tmp: (UInt64, UInt64) = (0, 0)
         let h: StaticString = "0123456789abcdef"
         h.withUTF8Buffer { d in
-            for s in stride(from: 60, through: 0, by: -4) { append(d[Int((v >> UInt64(s)) & 15)]) }
+            Swift.withUnsafeMutableBytes(of: &tmp) { t in
+                for k in 0..<16 { t[k] = d[Int((v >> UInt64(60 - 4 * k)) & 15)] }
+                append(contentsOf: UnsafeRawBufferPointer(t))
+            }
         }
     }
 }

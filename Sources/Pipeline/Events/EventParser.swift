@@ -238,6 +238,7 @@ struct Cursor {
                         if field.isString {
                             assign(field, s.span, to: &ev)
                         } else if field == .ts {
+                            if !sawTs { ev.tsText = s.span }   // the first ts is the one delivery rewrites
                             sawTs = true
                             switch RFC3339.parseMs(base + Int(s.span.start), Int(s.span.count)) {
                             case .some(let ms): ev.tsMs = ms

@@ -40,6 +40,8 @@ public struct ParsedEvent: Sendable, Equatable {
 
     /// Client time, epoch milliseconds (RFC 3339 strings are converted).
     public var tsMs: Int64 = 0
+    /// The contents of the first `ts` key's value when it is a string (delivery rewrites it as epoch ms), else absent.
+    public var tsText = ByteSpan.absent
     /// NaN when absent.
     public var value: Double = .nan
     /// -1 when absent.

@@ -21,6 +21,42 @@ final class CollectorRouterTests: XCTestCase {
         XCTAssertEqual(try f.storedRecords().count, 0)
     }
 
+    /// `eddy keys revoke` / `create` edit keys.json; a running collector must follow without a
+    /// restart, and a key file it cannot read must not lock everybody out.
+    func testRevokedKeyIsRefusedAndNewKeyAcceptedWithoutRestart() async throws {
+        let dir = NSTemporaryDirectory() + "eddy-keyring-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        var file = KeyFile()
+        let old = file.createSiteKey(site: "shop-1", nowMs: 0).key
+        try file.save(dataDirectory: dir)
+        var cfg = CollectorConfig(dataDirectory: dir)
+        cfg.port = 0; cfg.shards = 1; cfg.minFreeBytes = 0; cfg.handleSignals = false
+        let ring = try KeyRing(dataDirectory: dir, environment: ["EDDY_ADMIN_TOKEN": "t"])
+        ring.checkInterval = 0
+        let server = try CollectorServer(config: cfg, registry: StreamRegistry(dataDirectory: dir, baseConfig: cfg.streamConfig), keys: ring, ownsStreams: true)
+        let app = RouterTestApp(responder: server.buildRouter().buildResponder())
+        let event = "{\"site_id\":\"shop-1\",\"type\":\"page_view\",\"ts\":\(Int64(Date().timeIntervalSince1970 * 1000))}"
+        func post(_ key: String) async throws -> HTTPResponse.Status {
+            try await app.test(.router) { c in
+                try await c.execute(uri: "/v1/events", method: .post, headers: [.authorization: "Bearer \(key)"], body: bytes(event)) { $0.status }
+            }
+        }
+        var status = try await post(old)
+        XCTAssertEqual(status, .ok)
+        XCTAssertTrue(file.revoke(old))
+        let new = file.createSiteKey(site: "shop-1", nowMs: 1).key
+        try file.save(dataDirectory: dir)
+        status = try await post(old)
+        XCTAssertEqual(status, .forbidden, "a revoked key is refused by the running server")
+        status = try await post(new)
+        XCTAssertEqual(status, .ok, "a new key works without a restart")
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: KeyFile.path(dataDirectory: dir)))
+        status = try await post(new)
+        XCTAssertEqual(status, .ok, "an unreadable key file keeps the previous keys")
+        await server.shutdown()
+    }
+
     func testSiteKeyAcceptsItsSiteAndRejectsOthersPerRecord() async throws {
         let f = try CollectorFixture(self)
         let body = [f.event(), f.event(site: "other-site"), "{not json", f.event(extra: ",\"event_id\":\"e-fixed\"")].joined(separator: "\n")

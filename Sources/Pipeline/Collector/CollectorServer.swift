@@ -30,8 +30,9 @@ public final class CollectorServer: @unchecked Sendable {
     public let metrics = CollectorMetrics()
     public let hooks: CollectorHooks
     public let logger: Logger
-    let credentials: Credentials
-    let verifier: SigV4Verifier
+    let keys: KeyRing
+    var credentials: Credentials { keys.current().credentials }
+    var verifier: SigV4Verifier { keys.current().verifier }
     let ingest = EventIngest()
     let kinesis: KinesisAPI
     let disk: DiskGuard
@@ -53,17 +54,24 @@ public final class CollectorServer: @unchecked Sendable {
         var sc = config.streamConfig
         sc.log = { l.warning("\($0)") }
         let registry = try StreamRegistry(dataDirectory: config.dataDirectory, baseConfig: sc)
-        let creds = try credentials ?? Credentials.load(dataDirectory: config.dataDirectory, log: { l.notice("\($0)") })
-        self.init(config: config, registry: registry, credentials: creds, hooks: hooks, logger: log, ownsStreams: true)
+        let ring = try credentials.map { KeyRing(fixed: $0) }
+            ?? KeyRing(dataDirectory: config.dataDirectory, log: { l.notice("\($0)") })
+        self.init(config: config, registry: registry, keys: ring, hooks: hooks, logger: log, ownsStreams: true)
+    }
+
+    /// Serves streams someone else opened with fixed credentials.
+    public convenience init(config: CollectorConfig, registry: StreamRegistry, credentials: Credentials,
+                            hooks: CollectorHooks = CollectorHooks(), logger: Logger = Logger(label: "eddy.collector"),
+                            ownsStreams: Bool = false) {
+        self.init(config: config, registry: registry, keys: KeyRing(fixed: credentials), hooks: hooks, logger: logger, ownsStreams: ownsStreams)
     }
 
     /// Serves streams someone else opened (`eddy demo`); `shutdown()` then leaves them open.
-    public init(config: CollectorConfig, registry: StreamRegistry, credentials: Credentials,
+    public init(config: CollectorConfig, registry: StreamRegistry, keys: KeyRing,
                 hooks: CollectorHooks = CollectorHooks(), logger: Logger = Logger(label: "eddy.collector"),
                 ownsStreams: Bool = false) {
-        self.config = config; self.registry = registry; self.credentials = credentials; self.hooks = hooks
+        self.config = config; self.registry = registry; self.keys = keys; self.hooks = hooks
         self.logger = logger; self.ownsStreams = ownsStreams
-        self.verifier = SigV4Verifier(secrets: credentials.awsSecrets)
         self.kinesis = KinesisAPI(registry: registry)
         self.disk = DiskGuard(path: config.dataDirectory, reserveBytes: config.minFreeBytes)
     }

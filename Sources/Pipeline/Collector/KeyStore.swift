@@ -106,6 +106,70 @@ public struct Credentials: Sendable {
     }
 }
 
+/// The credentials a running collector checks requests against. When built with a data
+/// directory it reloads them whenever keys.json changes (looked at no more than once a second), so
+/// `eddy keys create` and `eddy keys revoke` take effect on a running server without a restart.
+/// A key file that cannot be read keeps the previous credentials (and is logged).
+public final class KeyRing: @unchecked Sendable {
+    private let lock = NSLock()
+    private var credentials: Credentials
+    private var verifier: SigV4Verifier
+    private let dataDirectory: String?
+    private let environment: [String: String]
+    private let log: @Sendable (String) -> Void
+    private var stamp: [Int64]
+    private var lastCheckNs: UInt64 = 0
+    /// Seconds between looks at keys.json.
+    public var checkInterval: Double = 1
+
+    /// Fixed credentials (tests, embedded use): never reloaded.
+    public init(fixed credentials: Credentials) {
+        self.credentials = credentials; verifier = SigV4Verifier(secrets: credentials.awsSecrets)
+        dataDirectory = nil; environment = [:]; log = { _ in }; stamp = []
+    }
+
+    /// Credentials of `dataDirectory` (keys.json, the environment's AWS key, the admin token).
+    public init(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.dataDirectory = dataDirectory; self.environment = environment; self.log = log
+        stamp = Self.stamp(KeyFile.path(dataDirectory: dataDirectory))
+        credentials = try Credentials.load(dataDirectory: dataDirectory, environment: environment, log: { log($0) })
+        verifier = SigV4Verifier(secrets: credentials.awsSecrets)
+        lastCheckNs = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// The credentials and SigV4 verifier to check a request with.
+    public func current() -> (credentials: Credentials, verifier: SigV4Verifier) {
+        lock.lock(); defer { lock.unlock() }
+        if let dir = dataDirectory {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= lastCheckNs &+ UInt64(max(0, checkInterval) * 1e9) {
+                lastCheckNs = now
+                let st = Self.stamp(KeyFile.path(dataDirectory: dir))
+                if st != stamp {
+                    do {
+                        let c = try Credentials.load(dataDirectory: dir, environment: environment)
+                        let before = Set(credentials.writeKeys.keys).union(credentials.awsSecrets.keys)
+                        let after = Set(c.writeKeys.keys).union(c.awsSecrets.keys)
+                        credentials = c; verifier = SigV4Verifier(secrets: c.awsSecrets); stamp = st
+                        log("keys.json changed: \(after.subtracting(before).count) key(s) added, \(before.subtracting(after).count) revoked")
+                    } catch {
+                        log("keys.json changed but cannot be read, keeping the previous keys: \(error)")
+                    }
+                }
+            }
+        }
+        return (credentials, verifier)
+    }
+
+    /// Identity of the file's current version: inode, size, modification time (ns); empty if absent.
+    static func stamp(_ path: String) -> [Int64] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return [] }
+        return [Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec)]
+    }
+}
+
 enum Secrets {
     static func randomBytes(_ n: Int) -> [UInt8] {
         var g = SystemRandomNumberGenerator()

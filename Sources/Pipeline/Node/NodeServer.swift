@@ -7,7 +7,7 @@ import Metrics
 /// /v1/admin/flush. Used by `eddy serve` and embedded in `eddy demo`.
 public enum NodeServer {
     public static func make(node: EmbeddedNode, config: CollectorConfig, logger: Logger) throws -> CollectorServer {
-        let credentials = try Credentials.load(dataDirectory: config.dataDirectory, log: { logger.notice("\($0)") })
+        let keys = try KeyRing(dataDirectory: config.dataDirectory, log: { logger.notice("\($0)") })
         let hooks = CollectorHooks(
             snapshot: { node.publisher.latest },
             query: { body in try await query(node: node, body: body) },
@@ -19,7 +19,7 @@ public enum NodeServer {
                 return Array(try JSONSerialization.data(withJSONObject: doc))
             })
         let server = CollectorServer(config: config, registry: StreamRegistry(defaultStream: node.stream),
-                                     credentials: credentials, hooks: hooks, logger: logger)
+                                     keys: keys, hooks: hooks, logger: logger)
         // HTTP ingest is what the snapshot's collector figures mean once a server is in front
         // (the demo's simulator thread counts its own appends instead).
         if node.options.simulatorRate == 0 {

@@ -51,7 +51,7 @@ struct Keys: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             try file.save(dataDirectory: data)
-            FileHandle.standardError.write(Data("revoked (a running server keeps it until restarted)\n".utf8))
+            FileHandle.standardError.write(Data("revoked (a running server stops accepting it within a second)\n".utf8))
         default:
             throw ValidationError("unknown action '\(action!)'; use list, create or revoke")
         }

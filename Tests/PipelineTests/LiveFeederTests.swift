@@ -75,18 +75,20 @@ final class LiveFeederTests: XCTestCase {
         XCTAssertEqual(withBytes("https://www.a.example") { String(decoding: LiveURLParts.path(of: $0), as: UTF8.self) }, "/")
         XCTAssertEqual(withBytes("https://www.a.example:8080/p") { String(decoding: LiveURLParts.host(of: $0), as: UTF8.self) }, "www.a.example")
         XCTAssertEqual(withBytes("/relative?q") { String(decoding: LiveURLParts.path(of: $0), as: UTF8.self) }, "/relative")
+        var classifier = TrafficClassifier()
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
-        let ua = withBytes(iphone) { UserAgentClass.classify($0) }
+        let ua = withBytes(iphone) { classifier.agent($0).live }
         XCTAssertEqual(ua.device, .mobile); XCTAssertEqual(ua.browser, .safari); XCTAssertFalse(ua.isBot)
-        XCTAssertTrue(withBytes("Mozilla/5.0 (compatible; Googlebot/2.1)") { UserAgentClass.classify($0) }.isBot)
-        XCTAssertEqual(withBytes("Mozilla/5.0 (Windows NT 10.0) Chrome/131.0 Safari/537.36 Edg/131.0") { UserAgentClass.classify($0) }.browser, .edge)
-        func channel(_ ref: String, _ url: String) -> LiveChannelRules.Group {
-            withBytes(ref) { r in withBytes(url) { u in
-                LiveChannelRules.classify(referrerHost: LiveURLParts.host(of: r), siteHost: LiveURLParts.host(of: u), url: u) } }
+        XCTAssertTrue(withBytes("Mozilla/5.0 (compatible; Googlebot/2.1)") { classifier.agent($0).live }.isBot)
+        XCTAssertEqual(withBytes("Mozilla/5.0 (Windows NT 10.0) Chrome/131.0 Safari/537.36 Edg/131.0") { classifier.agent($0).live }.browser, .edge)
+        XCTAssertTrue(classifier.agent(nil).live.isBot, "no user agent is a bot, as in the lake's bot_reason")
+        func channel(_ ref: String, _ url: String) -> ChannelGroup {
+            withBytes(ref) { r in withBytes(url) { u in classifier.channel(url: u, referrer: ref.isEmpty ? nil : r) } }
         }
         XCTAssertEqual(channel("", "https://s.example/"), .direct)
         XCTAssertEqual(channel("https://www.google.com/", "https://s.example/"), .organicSearch)
         XCTAssertEqual(channel("https://www.google.com/", "https://s.example/?utm_medium=cpc"), .paidSearch)
+        XCTAssertEqual(channel("https://m.facebook.com/", "https://s.example/?utm_medium=cpc"), .paidSocial)
         XCTAssertEqual(channel("https://t.co/", "https://s.example/"), .organicSocial)
         XCTAssertEqual(channel("", "https://s.example/?utm_source=n&utm_medium=email"), .email)
         XCTAssertEqual(channel("https://blog.example.net/", "https://s.example/"), .referral)

@@ -17,9 +17,8 @@ struct RecordOrigin {
 /// so their classification is cached by a 64-bit hash of their bytes. One enricher per thread.
 struct Enricher {
     var geo: (any CountryLookup)? = nil
-    private var uaCache: [UInt64: [UInt8]] = [:]
-    private var hostCache: [UInt64: HostKind] = [:]
-    private var channelCache: [UInt64: ChannelGroup] = [:]
+    /// UA, referrer and channel rules, shared with the live aggregates.
+    private var classifier = TrafficClassifier()
     /// IP network (or address) → two ASCII bytes of the country, 0 when the database had none.
     private var geoCache: [UInt64: UInt16] = [:]
     private(set) var geoLookups = 0
@@ -30,32 +29,6 @@ struct Enricher {
     static let cacheLimit = 8192
 
     init(geo: (any CountryLookup)? = nil) { self.geo = geo }
-
-    /// `rawHash`: Hash64 of the value's bytes when the caller has it (unescaped values).
-    private mutating func appendUA(_ ua: UnsafeRawBufferPointer?, rawHash: UInt64? = nil, _ out: inout [UInt8]) {
-        guard let ua else {
-            let h: UInt64 = 0x6e6f_2d75_61 // no user agent
-            if let f = uaCache[h] { out.append(contentsOf: f); return }
-            let f = UserAgentInfo.parse("").jsonFragment
-            uaCache[h] = f; out.append(contentsOf: f); return
-        }
-        let h = (rawHash ?? Hash64.hash(ua)) | 1 << 63
-        if let f = uaCache[h] { out.append(contentsOf: f); return }
-        let f = UserAgentInfo.parse(String(decoding: ua, as: UTF8.self)).jsonFragment
-        if uaCache.count >= Self.cacheLimit { uaCache.removeAll(keepingCapacity: true) }
-        uaCache[h] = f
-        out.append(contentsOf: f)
-    }
-
-    /// Kind of the (lower-cased) referrer host held in `refHost`.
-    private mutating func refHostKind() -> HostKind {
-        let h = refHost.withUnsafeBytes { Hash64.hash($0) }
-        if let k = hostCache[h] { return k }
-        let k = ChannelRules.hostKind(String(decoding: refHost, as: UTF8.self))
-        if hostCache.count >= Self.cacheLimit { hostCache.removeAll(keepingCapacity: true) }
-        hostCache[h] = k
-        return k
-    }
 
     /// Country from the database for the (untruncated) address, cached per /24 for IPv4 when the
     /// database's network is at least that wide, else per address. 0 when unknown.
@@ -168,21 +141,22 @@ struct Enricher {
                 refHost.removeAll(keepingCapacity: true)
                 for c in UnsafeRawBufferPointer(rebasing: r[h]) { refHost.append(Bytes.lower(c)) }
                 out.appendJSONString(refHost)
-                if !hasPageHost || refHost != pageHost { refKind = refHostKind() }
+                refKind = refHost.withUnsafeBytes { rb in
+                    hasPageHost ? pageHost.withUnsafeBytes { classifier.referrerKind(pageHost: $0, refHost: rb) }
+                                : classifier.referrerKind(pageHost: nil, refHost: rb)
+                }
             } else { out.appendLiteral("null") }
         } != nil
         if !hasRef { out.appendLiteral("null") }
-        let channel: ChannelGroup
-        if !utm.any && refKind == nil { channel = .direct }
-        else if !utm.any, let k = refKind { channel = k == .search ? .organicSearch : k == .social ? .organicSocial : .referral }
-        else { channel = utmChannel(utm, refKind) }
+        let channel = utmBuf.withUnsafeBytes { classifier.channel(utm, utmBytes: $0, refKind: refKind) }
         out.appendLiteral(",\"channel\":\""); out.append(contentsOf: channel.rawValue.utf8); out.append(0x22)
 
         // User agent
         out.append(0x2C)
         // The UA's hash serves the cache here and the fingerprint below.
         let uaHash: UInt64 = e.ua.isPresent ? Hash64.hash(raw(e.ua)) : 0
-        if withValue(e.ua, { appendUA($0, rawHash: e.ua.escaped ? nil : uaHash, &out) }) == nil { appendUA(nil, &out) }
+        let agent = withValue(e.ua) { classifier.agent($0, rawHash: e.ua.escaped ? nil : uaHash) } ?? classifier.agent(nil)
+        out.append(contentsOf: agent.fragment)
 
         // Geo: MaxMind when configured (on the full address, before truncation), else the event's own country.
         out.appendLiteral(",\"geo_country\":")
@@ -206,24 +180,6 @@ struct Enricher {
         out.appendLiteral(",\"fingerprint\":\""); out.appendHex16(h)
         out.append(0x22)
         out.append(0x7D); out.append(0x0A)
-    }
-
-    /// Channel when UTM parameters are present, cached by (referrer kind, medium, source).
-    private mutating func utmChannel(_ utm: UTM, _ refKind: HostKind?) -> ChannelGroup {
-        let key: UInt64 = utmBuf.withUnsafeBytes { ub in
-            var key = refKind.map { k -> UInt64 in k == .search ? 1 : k == .social ? 2 : 3 } ?? 0
-            key = Hash64.mix(key ^ (utm.medium.map { Hash64.hash(UnsafeRawBufferPointer(rebasing: ub[$0])) } ?? 0x51))
-            key = Hash64.mix(key ^ (utm.source.map { Hash64.hash(UnsafeRawBufferPointer(rebasing: ub[$0])) } ?? 0x73))
-            return key
-        }
-        if let c = channelCache[key] { return c }
-        let (medium, source): (String?, String?) = utmBuf.withUnsafeBytes { ub in
-            (utm.medium.map { String(decoding: ub[$0], as: UTF8.self) }, utm.source.map { String(decoding: ub[$0], as: UTF8.self) })
-        }
-        let c = ChannelRules.classify(medium: medium, source: source, refKind: refKind, hasUTM: utm.any)
-        if channelCache.count >= Self.cacheLimit { channelCache.removeAll(keepingCapacity: true) }
-        channelCache[key] = c
-        return c
     }
 
     /// Dotted-quad IPv4 as a number, or nil (leading zeros and more than three digits refused).

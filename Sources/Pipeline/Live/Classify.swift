@@ -2,8 +2,8 @@ import Foundation
 import Metrics
 import CEddy
 
-/// Byte-level classifiers the live path needs per event: URL parts, user agent family, channel.
-/// Cheap by design (a few memmem calls); delivery's enrichment is the fuller version for the lake.
+/// Byte-level URL helpers the live path needs per event (page path, referrer host for display).
+/// Channel and user-agent rules are `TrafficClassifier`'s, shared with delivery's enrichment.
 
 enum LiveURLParts {
     /// Host of an absolute URL ("https://www.a.example/x" → "www.a.example"); empty when none.
@@ -44,68 +44,4 @@ enum LiveURLParts {
 @inline(__always) func contains(_ hay: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {
     guard let h = hay.baseAddress, hay.count >= needle.utf8CodeUnitCount else { return false }
     return eddy_memmem(h, hay.count, needle.utf8Start, needle.utf8CodeUnitCount) != nil
-}
-
-struct UserAgentClass {
-    var device: DeviceClass
-    var browser: BrowserFamily
-    var isBot: Bool
-
-    static func classify(_ ua: UnsafeRawBufferPointer) -> UserAgentClass {
-        if ua.count == 0 { return UserAgentClass(device: .unknown, browser: .unknown, isBot: false) }
-        if contains(ua, "bot") || contains(ua, "Bot") || contains(ua, "crawl") || contains(ua, "spider")
-            || contains(ua, "Headless") || contains(ua, "python-requests") || contains(ua, "curl/") || contains(ua, "Wget") {
-            return UserAgentClass(device: .other, browser: .other, isBot: true)
-        }
-        let device: DeviceClass = contains(ua, "iPad") || contains(ua, "Tablet") || (contains(ua, "Android") && !contains(ua, "Mobile"))
-            ? .tablet : (contains(ua, "Mobile") || contains(ua, "iPhone") ? .mobile : .desktop)
-        let browser: BrowserFamily
-        if contains(ua, "Edg/") { browser = .edge }
-        else if contains(ua, "SamsungBrowser") { browser = .samsung }
-        else if contains(ua, "OPR/") { browser = .opera }
-        else if contains(ua, "Firefox/") { browser = .firefox }
-        else if contains(ua, "Chrome/") { browser = .chrome }
-        else if contains(ua, "Safari/") { browser = .safari }
-        else { browser = .other }
-        return UserAgentClass(device: device, browser: browser, isBot: false)
-    }
-}
-
-/// Channel grouping (GA4-like): utm_medium first, then the referrer's kind.
-enum LiveChannelRules {
-    enum Group: Equatable {
-        case direct, organicSearch, paidSearch, organicSocial, paidSocial, email, referral, display, affiliates, unassigned
-        var live: Channel {
-            switch self {
-            case .direct: .direct
-            case .organicSearch: .organicSearch
-            case .paidSearch: .paidSearch
-            case .organicSocial, .paidSocial: .social
-            case .email: .email
-            case .referral: .referral
-            case .display: .display
-            case .affiliates: .affiliate
-            case .unassigned: .other
-            }
-        }
-    }
-
-    static func classify(referrerHost: UnsafeRawBufferPointer, siteHost: UnsafeRawBufferPointer, url: UnsafeRawBufferPointer) -> Group {
-        if contains(url, "utm_medium=") {
-            if contains(url, "utm_medium=cpc") || contains(url, "utm_medium=ppc") || contains(url, "utm_medium=paidsearch") { return .paidSearch }
-            if contains(url, "utm_medium=paid_social") || contains(url, "utm_medium=paidsocial") { return .paidSocial }
-            if contains(url, "utm_medium=email") { return .email }
-            if contains(url, "utm_medium=display") || contains(url, "utm_medium=banner") || contains(url, "utm_medium=cpm") { return .display }
-            if contains(url, "utm_medium=affiliate") { return .affiliates }
-        }
-        if referrerHost.count == 0 { return contains(url, "utm_") ? .unassigned : .direct }
-        if siteHost.count == referrerHost.count, let a = siteHost.baseAddress, let b = referrerHost.baseAddress,
-           memcmp(a, b, siteHost.count) == 0 { return .direct }
-        for s in searchHosts where contains(referrerHost, s) { return .organicSearch }
-        for s in socialHosts where contains(referrerHost, s) { return .organicSocial }
-        return .referral
-    }
-
-    static let searchHosts: [StaticString] = ["google.", "bing.com", "search.naver", "baidu.com", "duckduckgo", "search.yahoo", "yandex.", "ecosia"]
-    static let socialHosts: [StaticString] = ["facebook.com", "instagram.com", "t.co", "twitter.com", "x.com", "linkedin.com", "reddit.com", "tiktok.com", "pinterest.", "youtube.com"]
 }

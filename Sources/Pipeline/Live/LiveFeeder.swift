@@ -13,6 +13,8 @@ public final class LiveFeeder {
     var batch = LiveEventBatch(reservingCapacity: 1024)
     var events: [ParsedEvent] = []
     var errors: [RecordError] = []
+    /// The same UA and channel rules (and caches) as delivery's enrichment.
+    var classifier = TrafficClassifier()
     /// Records in the stream that are not valid events (e.g. raw Kinesis blobs); skipped here.
     public private(set) var skipped: Int64 = 0
     public private(set) var applied: Int64 = 0
@@ -66,13 +68,13 @@ public final class LiveFeeder {
             siteName = batch.intern(siteBytes)
         }
         let ua = span(e.ua, origin)
-        let agent = UserAgentClass.classify(ua)
+        let agent = withValue(e.ua, ua) { classifier.agent($0) }?.live ?? classifier.agent(nil).live
         let url = span(e.url, origin)
         let path = LiveURLParts.path(of: url)
         let ref = span(e.referrer, origin)
         let refHost = LiveURLParts.host(of: ref)
-        let siteHost = LiveURLParts.host(of: url)
-        let channel = LiveChannelRules.classify(referrerHost: refHost, siteHost: siteHost, url: url)
+        let channel = withValue(e.url, url) { u in withValue(e.referrer, ref) { classifier.channel(url: u, referrer: $0) } ?? classifier.channel(url: u, referrer: nil) }
+            ?? withValue(e.referrer, ref) { classifier.channel(url: nil, referrer: $0) } ?? .direct
         let visitorSpan = e.anonId.isPresent ? e.anonId : (e.userId.isPresent ? e.userId : e.ip)
         var ev = LiveEvent(site: idx, type: LiveEventType(typeBytes: span(e.type, origin)),
                            channel: channel.live, device: agent.device, browser: agent.browser,
@@ -86,6 +88,14 @@ public final class LiveFeeder {
         if path.count > 0 { ev.pageName = batch.intern(path) }
         if refHost.count > 0 { ev.referrerName = batch.intern(refHost) }
         batch.append(ev)
+    }
+
+    /// `body` on the value's bytes (unescaped when the JSON string held escapes), nil when absent.
+    @inline(__always)
+    func withValue<R>(_ s: ByteSpan, _ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard s.isPresent else { return nil }
+        if !s.escaped { return body(raw) }
+        return (JSONString.unescape(raw) ?? []).withUnsafeBytes(body)
     }
 
     @inline(__always) func countryCode(_ b: UnsafeRawBufferPointer) -> UInt16 {

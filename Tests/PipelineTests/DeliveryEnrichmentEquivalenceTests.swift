@@ -42,16 +42,11 @@ final class DeliveryEnrichmentEquivalenceTests: XCTestCase {
 
     func testByteLevelEnricherWritesTheSameBytesAsTheReference() {
         // ts is required: every case without its own top-level ts gets a numeric one first.
-        var records: [[UInt8]] = Self.edgeCases.enumerated().map { i, c in
+        let edge: [[UInt8]] = Self.edgeCases.enumerated().map { i, c in
             Array((i == 1 || i == 2 || c.hasPrefix("{\"ts\"") ? c : "{\"ts\":1764147600000," + c.dropFirst()).utf8)
         }
-        var sim = Simulator(SimulatorConfig(sites: 60, seed: 5))
+        let records = simulatedRecords(20_000, after: edge, sites: 60, seed: 5, nowMs: deliveryT0)
         let parser = EventParser()
-        while records.count < 20_000 {
-            let body = sim.batch(count: 2_000)
-            let parsed = parser.parse(body, nowMs: deliveryT0)
-            for e in parsed.events { records.append(Array(parsed.recordBytes(e))) }
-        }
         var new = Enricher(), old = ReferenceEnricher()
         var evs: [ParsedEvent] = [], errs: [RecordError] = []
         var a: [UInt8] = [], b: [UInt8] = []

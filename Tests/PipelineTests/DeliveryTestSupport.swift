@@ -61,3 +61,16 @@ func simpleEvent(site: String, i: Int, ts: String? = nil, extra: String = "") ->
     let tsValue = ts.map { "\"\($0)\"" } ?? String(deliveryT0 - 1000)
     return #"{"event_id":"\#(site)-\#(i)","site_id":"\#(site)","type":"page_view","ts":\#(tsValue),"url":"https://\#(site).example/p/\#(i)","ua":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","ip":"203.0.113.77","country":"kr"\#(extra)}"#
 }
+
+/// One record per simulated event (the bytes the collector would store), after `prefix`, until
+/// there are `count` records.
+func simulatedRecords(_ count: Int, after prefix: [[UInt8]] = [], sites: Int, seed: UInt64, nowMs: Int64) -> [[UInt8]] {
+    var records = prefix
+    var sim = Simulator(SimulatorConfig(sites: sites, seed: seed))
+    let parser = EventParser()
+    while records.count < count {
+        let parsed = parser.parse(sim.batch(count: 1_000), nowMs: nowMs)
+        for e in parsed.events where records.count < count { records.append(Array(parsed.recordBytes(e))) }
+    }
+    return records
+}

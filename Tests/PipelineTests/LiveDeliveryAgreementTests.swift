@@ -22,14 +22,9 @@ final class LiveDeliveryAgreementTests: XCTestCase {
 
     func testLiveAggregatesAndLakeClassifyEveryEventAlike() throws {
         let t0 = Int64(Date().timeIntervalSince1970 * 1000)
-        var records: [[UInt8]] = Self.edgeCases.map { Array(("{\"ts\":\(t0)," + $0.dropFirst()).utf8) }
-        var sim = Simulator(SimulatorConfig(sites: 40, seed: 9))
+        let edge = Self.edgeCases.map { Array(("{\"ts\":\(t0)," + $0.dropFirst()).utf8) }
+        let records = simulatedRecords(10_000, after: edge, sites: 40, seed: 9, nowMs: t0)
         let parser = EventParser()
-        while records.count < 10_000 {
-            let body = sim.batch(count: 1_000)
-            let parsed = parser.parse(body, nowMs: t0)
-            for e in parsed.events { records.append(Array(parsed.recordBytes(e))) }
-        }
         let feeder = LiveFeeder()
         var enricher = Enricher()
         var evs: [ParsedEvent] = [], errs: [RecordError] = []

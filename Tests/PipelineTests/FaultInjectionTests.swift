@@ -273,6 +273,37 @@ final class FaultInjectionTests: XCTestCase {
         try await lakeFault(EIO, matching: "/_manifests/")
     }
 
+    /// One shard's manifest is written, the next one's write fails: the first shard's objects are
+    /// delivered (a manifest lists them), so the retry must not deliver those records again.
+    func testPartialManifestFailureRedeliversOnlyTheShardsWithoutAManifest() async throws {
+        let h = try DeliveryHarness(self)
+        let d = try h.delivery()
+        try await h.append((0..<40).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        let sw = Switch()
+        // The rename of shard 1's manifest fails after shard 0's was renamed.
+        FileIO.setFaultRule { op, path in
+            guard op == .rename, path.contains("/_manifests/"), path.contains("shardId-000000000001"), sw.on else { return nil }
+            sw.hit()
+            return EIO
+        }
+        sw.on = true
+        XCTAssertThrowsError(try d.flush())
+        XCTAssertEqual(sw.hits, 1)
+        let listed = try h.lake.list(prefix: "_manifests")
+        XCTAssertEqual(listed.count, 1, "shard 0's manifest is durable: \(listed)")
+        try await h.append((40..<60).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        sw.on = false
+        try d.flush()
+        let ids = try lakeEventIds(h)
+        XCTAssertEqual(ids.count, 60, "every record once in the lake: \(ids.count)")
+        XCTAssertEqual(Set(ids).count, 60, "no record in two objects")
+        let wh = try Warehouse(dataDirectory: h.dir)
+        wh.now = { deliveryT0 }
+        let rep = try wh.loadPending()
+        XCTAssertTrue(rep.errors.isEmpty, rep.errors.joined(separator: "; "))
+        XCTAssertEqual(try wh.query("SELECT count(*), count(DISTINCT event_id) FROM events").rows.first?.map(\.description), ["60", "60"])
+    }
+
     // MARK: warehouse: SQLite
 
     func testSQLiteFullRollsTheLoadBackAndLoadsOnceWhenSpaceReturns() async throws {

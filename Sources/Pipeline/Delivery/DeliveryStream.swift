@@ -479,6 +479,14 @@ public final class DeliveryStream: @unchecked Sendable {
             let listed = Set(manifests.filter { lake.exists($0.key) }.flatMap { m in
                 (Manifest.decode((try? lake.read(m.key)) ?? []) ?? []).map(\.url) })
             for p in pending where !preexisting.contains(p.key) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
+            // What a durable manifest lists is delivered: those chunks leave the buffers now, or
+            // the retry would write their records a second time under another name.
+            for p in pending where listed.contains(where: { $0.hasSuffix(p.key) }) {
+                guard let b = buffers[p.site], let chunk = b.chunks.removeValue(forKey: p.shard) else { continue }
+                b.bytes -= chunk.lines.count; b.records -= chunk.records; bufferedBytes -= chunk.lines.count
+                recordsDelivered += Int64(chunk.records)
+                if b.chunks.isEmpty { buffers.removeValue(forKey: p.site) }
+            }
             throw error
         }
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }

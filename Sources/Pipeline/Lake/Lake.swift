@@ -243,7 +243,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
             for t in tmps { unlink(t) }
             throw error
         }
-        for i in 0..<objects.count where rename(tmps[i], paths[i]) != 0 {
+        for i in 0..<objects.count where FileIO.injectedFault(.rename, paths[i]) != nil || rename(tmps[i], paths[i]) != 0 {
             let e = FileIO.errnoText()
             for t in tmps[i...] { unlink(t) }
             throw LakeError(.io, key: objects[i].key, "rename: \(e)")

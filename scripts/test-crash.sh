@@ -9,6 +9,8 @@
 #   CRASH_KILLS=20        kills (make crash-test uses 20; test-all.sh uses 3)
 #   CRASH_MIN_MS=500 CRASH_MAX_MS=4000   random run time between kills
 #   CRASH_RATE=2000       loadgen events/s
+#   CRASH_RESHARD=1       before every third kill, UpdateShardCount through the Kinesis API with the
+#                         AWS CLI (2 → 4 → 2 …), so kills also land during and after splits and merges
 #   CRASH_KEEP=1          keep the work directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ KILLS=${CRASH_KILLS:-20}
 MIN_MS=${CRASH_MIN_MS:-500}
 MAX_MS=${CRASH_MAX_MS:-4000}
 RATE=${CRASH_RATE:-2000}
+RESHARD=${CRASH_RESHARD:-1}
 WORK=$(mktemp -d /tmp/eddy-e2e-crash.XXXXXX)
 DATA=$WORK/data
 SERVER_PID=""; LOADGEN_PID=""
@@ -32,6 +35,23 @@ fail() { echo "FAIL: $*"; echo "--- last server log lines:"; tail -20 "$WORK/ser
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$DATA"
 KEY=$("$EDDY" keys --data "$DATA" create --relay)
+if [ "$RESHARD" = 1 ] && ! command -v aws > /dev/null; then echo "no aws CLI: resharding skipped"; RESHARD=0; fi
+if [ "$RESHARD" = 1 ]; then
+  AWS_CREDS=$("$EDDY" keys --data "$DATA" create --aws)
+  export AWS_ACCESS_KEY_ID=$(echo "$AWS_CREDS" | sed -n 1p) AWS_SECRET_ACCESS_KEY=$(echo "$AWS_CREDS" | sed -n 2p)
+  export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+fi
+SHARDS=2
+RESHARDS=0
+reshard() {
+  local target=$((SHARDS == 2 ? 4 : 2))
+  if aws --endpoint-url "http://127.0.0.1:$PORT" kinesis update-shard-count --stream-name clickstream \
+       --target-shard-count "$target" --scaling-type UNIFORM_SCALING > "$WORK/reshard.json" 2>> "$WORK/reshard.log"; then
+    SHARDS=$target; RESHARDS=$((RESHARDS + 1)); echo "resharded to $target open shards"
+  else
+    fail "UpdateShardCount to $target failed: $(tail -2 "$WORK/reshard.log")"
+  fi
+}
 
 start_server() {
   "$EDDY" serve --data "$DATA" --listen "127.0.0.1:$PORT" --shards 2 --no-autoscale \
@@ -54,6 +74,10 @@ LOADGEN_PID=$!
 
 for k in $(seq 1 "$KILLS"); do
   ms=$((MIN_MS + RANDOM % (MAX_MS - MIN_MS + 1)))
+  if [ "$RESHARD" = 1 ] && [ $((k % 3)) = 0 ]; then
+    half=$((ms / 2)); sleep "$(printf '%d.%03d' $((half / 1000)) $((half % 1000)))"
+    reshard; ms=$((ms - half))
+  fi
   sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
   kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   echo "kill $k/$KILLS after ${ms} ms"
@@ -77,9 +101,9 @@ find "$DATA/lake/events" -name '*.ndjson.zst' -print0 | sort -z | xargs -0 -r zs
   | grep -oE '"event_id":"[^"]*"' | cut -d'"' -f4 > "$WORK/lake-ids.txt" || true
 sqlite3 "$DATA/warehouse/eddy.sqlite" 'SELECT event_id FROM events' > "$WORK/wh-ids.txt"
 
-python3 - "$WORK" "$KILLS" <<'PY'
+python3 - "$WORK" "$KILLS" "$RESHARDS" <<'PY'
 import collections, json, os, re, sys
-work, kills = sys.argv[1], int(sys.argv[2])
+work, kills, reshards = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = json.load(open(f"{work}/loadgen.json"))
 acked_lines = [l.strip() for l in open(f"{work}/acked.txt") if l.strip()]
 acked = set(acked_lines)
@@ -112,7 +136,7 @@ if lost_wh: problems.append(f"{len(lost_wh)} acked id(s) missing from the wareho
 if lost_lake: problems.append(f"{len(lost_lake)} acked id(s) missing from the lake, e.g. {lost_lake[:3]}")
 if dup_wh: problems.append(f"{len(dup_wh)} event_id(s) twice in the warehouse, e.g. {dup_wh[:3]}")
 if dup_lake: problems.append(f"{len(dup_lake)} event_id(s) in more than one lake record, e.g. {dup_lake[:3]}")
-print(f"kills {kills}; loadgen: {r['requests']} requests, errors {r['errorsByCode']}")
+print(f"kills {kills}, reshards {reshards}; loadgen: {r['requests']} requests, errors {r['errorsByCode']}")
 print(f"warehouse rows {sum(wh.values())}, lake records {sum(lake.values())} (unacked but stored: {sum(1 for i in wh if i not in acked)})")
 line = f"sent {r['sent']}, acked {len(acked)}, stored {stored}, lost={len(set(lost_wh) | set(lost_lake))}, duplicated={dup}"
 if problems:

@@ -160,4 +160,18 @@ final class DeliveryBufferTests: XCTestCase {
         XCTAssertEqual(svc.stats().first?.name, "events")
         XCTAssertThrowsError(try DeliveryService(lake: h.lake, streams: [:], configs: [DeliveryConfig()]))
     }
+
+    /// A compressed object keeps only its own bytes: the bound-sized scratch (about the input's
+    /// size) stays in the compressor, or every object of a flush would pin ~11× its size.
+    func testCompressedObjectsDoNotKeepTheBoundSizedBuffer() throws {
+        let input = Array(String(repeating: "{\"site_id\":\"s\",\"type\":\"page_view\"}\n", count: 30_000).utf8)
+        for mode in [LakeCompression.zstd(level: 1), .gzip(level: 6)] {
+            let c = Compressor(mode)
+            let out = try c.compress(input)
+            XCTAssertLessThan(out.count, input.count / 20, "\(mode) compresses")
+            XCTAssertLessThan(out.capacity, out.count + 4096, "\(mode): capacity \(out.capacity) for \(out.count) bytes")
+            let key = { if case .zstd = mode { return "x.ndjson.zst" } else { return "x.ndjson.gz" } }()
+            XCTAssertEqual(try Compressor.decompress(out, key: key), input)
+        }
+    }
 }

@@ -17,4 +17,8 @@ const void *eddy_memmem(const void *hay, size_t hay_len, const void *needle, siz
 /// Returns 0 or -1 with errno set (ENOSYS where the call does not exist).
 int eddy_syncfs(int fd);
 
+/// malloc_trim(0) where glibc has it: gives free heap pages back to the kernel. Returns 1 when
+/// memory was released, 0 otherwise (and on other C libraries).
+int eddy_release_free_memory(void);
+
 #endif

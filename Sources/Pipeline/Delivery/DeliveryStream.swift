@@ -1,4 +1,5 @@
 import Foundation
+import CEddy
 import Metrics
 
 /// Records of one partition (site) from one shard waiting in a buffer: the future object.
@@ -75,6 +76,11 @@ public final class DeliveryStream: @unchecked Sendable {
     /// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
     private var spareLines: [[UInt8]] = []
     private var spareBytes = 0
+    /// Buffer capacity freed by flushes since glibc was last asked to give free pages back: big
+    /// buffers come and go every flush, and glibc otherwise keeps the freed memory (the soak saw
+    /// ~200 MB of it).
+    private var freedSinceTrim = 0
+    static let trimAfterFreedBytes = 64 << 20
     /// Flushes forced by the memory budget (`WhenBuffersFull.flushLargest`).
     public private(set) var pressureFlushes = 0
     /// Last offset handed to buffers or error objects, per shard index.
@@ -498,13 +504,21 @@ public final class DeliveryStream: @unchecked Sendable {
         for site in sites {
             guard let b = buffers.removeValue(forKey: site) else { continue }
             bufferedBytes -= b.bytes
-            for chunk in b.chunks.values where spareBytes + chunk.lines.capacity <= spareLimit && spareLines.count < 4096 {
+            for chunk in b.chunks.values {
+                guard spareBytes + chunk.lines.capacity <= spareLimit && spareLines.count < 4096 else {
+                    freedSinceTrim += chunk.lines.capacity
+                    continue
+                }
                 var lines = chunk.lines
                 chunk.lines = []
                 lines.removeAll(keepingCapacity: true)
                 spareBytes += lines.capacity
                 spareLines.append(lines)
             }
+        }
+        if freedSinceTrim >= Self.trimAfterFreedBytes {
+            freedSinceTrim = 0
+            _ = eddy_release_free_memory()
         }
     }
 

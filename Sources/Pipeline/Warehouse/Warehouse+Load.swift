@@ -111,49 +111,66 @@ extension Warehouse {
             var strings = ByteInterner()
             var rows: [BatchRow] = []
             rows.reserveCapacity(items.count * 5_000)
-            for (url, path) in items {
+            // Decompression and the JSON scan run on a second thread, a few blocks ahead of the inserts.
+            let pipe = LinePipeline(paths: items.map { $0.path }, parse: true)
+            pipe.start()
+            defer { pipe.finish() }
+            for (k, (url, _)) in items.enumerated() {
                 // Checked again inside the write transaction: another loader may have won the race.
-                if try isLoaded(url) { local.objectsAlreadyLoaded += 1; continue }
-                let reader = try LakeObjectReader(path: path)
+                let skip = try isLoaded(url)
                 var records = 0, inserted = 0, duplicates = 0, expired = 0
                 var newestTs: Int64?, newestArrival: Int64?
-                do {
-                    try reader.forEachLine { line in
-                        do { try LakeLineParser.parse(line, into: &p) } catch let e as LakeLineParser.Bad {
-                            throw LakeReadError(path: url, message: e.message, line: reader.lineNumber)
-                        }
-                        records += 1
-                        guard p.kinds[EventColumn.eventId.rawValue] == .string else {
-                            throw LakeReadError(path: url, message: "event_id missing", line: reader.lineNumber)
-                        }
-                        guard let ts = Self.tsValue(p, line) else {
-                            throw LakeReadError(path: url, message: "bad ts", line: reader.lineNumber)
-                        }
-                        // Rows already older than the raw retention are not kept (retention would delete them).
-                        if ts < cutoff { expired += 1; return true }
-                        try Self.bindRow(ins, p, line)
-                        try ins.step()
-                        sqlite3_reset(ins.s)
-                        if c.changes == 1 {
-                            inserted += 1
-                            newestTs = max(newestTs ?? ts, ts)
-                            let a = EventColumn.arrivalMs.rawValue
-                            if p.kinds[a] == .number, let v = LakeLineParser.int(line, p.starts[a], p.ends[a]) {
-                                newestArrival = max(newestArrival ?? v, v)
+                var bytesRead: Int64 = 0
+                while true {
+                    guard let b = pipe.next() else { throw LakeReadError(path: url, message: "reader stopped early") }
+                    defer { pipe.recycle(b) }
+                    guard b.object == k else { throw LakeReadError(path: url, message: "lake reader out of order") }
+                    if skip { if b.objectEnd { break } else { continue } }
+                    let line = b.buffer
+                    var lineNumber = 0
+                    do {
+                        for r in 0..<b.rows {
+                            lineNumber = b.lineNumber[r]
+                            b.load(row: r, into: &p)
+                            records += 1
+                            guard p.kinds[EventColumn.eventId.rawValue] == .string else {
+                                throw LakeReadError(path: url, message: "event_id missing", line: lineNumber)
                             }
-                            rows.append(Self.batchRow(p, line, ts: ts, seq: Int32(truncatingIfNeeded: rows.count), strings: &strings))
-                            try fault?(url, inserted)
-                        } else { duplicates += 1 }
-                        return true
+                            guard let ts = Self.tsValue(p, line) else {
+                                throw LakeReadError(path: url, message: "bad ts", line: lineNumber)
+                            }
+                            // Rows already older than the raw retention are not kept (retention would delete them).
+                            if ts < cutoff { expired += 1; continue }
+                            try Self.bindRow(ins, p, line)
+                            try ins.step()
+                            sqlite3_reset(ins.s)
+                            if c.changes == 1 {
+                                inserted += 1
+                                newestTs = max(newestTs ?? ts, ts)
+                                let a = EventColumn.arrivalMs.rawValue
+                                if p.kinds[a] == .number, let v = LakeLineParser.int(line, p.starts[a], p.ends[a]) {
+                                    newestArrival = max(newestArrival ?? v, v)
+                                }
+                                rows.append(Self.batchRow(p, line, ts: ts, seq: Int32(truncatingIfNeeded: rows.count), strings: &strings))
+                                try fault?(url, inserted)
+                            } else { duplicates += 1 }
+                        }
+                    } catch let e as LakeReadError {
+                        throw e
+                    } catch {
+                        throw LakeReadError(path: url, message: "\(error)", line: lineNumber)
                     }
-                } catch let e as LakeReadError {
-                    throw e
-                } catch {
-                    throw LakeReadError(path: url, message: "\(error)", line: reader.lineNumber)
+                    if let e = b.error {
+                        if let e = e as? LakeReadError { throw e }
+                        if let e = e as? LakeLineError { throw LakeReadError(path: url, message: e.message, line: e.line) }
+                        throw LakeReadError(path: url, message: "\(e)")
+                    }
+                    if b.objectEnd { bytesRead = b.compressedBytesRead; break }
                 }
+                if skip { local.objectsAlreadyLoaded += 1; continue }
                 try c.statement("INSERT INTO loaded_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
                     .text(url), .text(manifest.delivery), .text(manifest.name), .integer(Int64(records)),
-                    .integer(Int64(inserted)), .integer(reader.compressedBytesRead),
+                    .integer(Int64(inserted)), .integer(bytesRead),
                     newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
                 local.objectsLoaded += 1
                 local.rowsInserted += inserted

@@ -69,6 +69,17 @@ final class WarehouseLinePipelineTests: XCTestCase {
         XCTAssertEqual(int(try w.query("SELECT count(*) FROM lake_events")), Int64(2 * n + 1))
     }
 
+    func testEveryColumnNameIsFoundInTheKeyTableAndOthersAreNot() {
+        for (i, n) in EventColumn.names.enumerated() {
+            let b = Array(n.utf8)
+            XCTAssertEqual(b.withUnsafeBufferPointer { EventColumn.column(key: $0.baseAddress!, b.count, table: EventColumn.keyTable) }, i, n)
+        }
+        for n in ["", "x", "event_i", "event_idx", "site_ID", "browser_versio", "browser_version_", "a_very_long_key_name_indeed"] {
+            let b = Array(n.utf8) + [0x22]
+            XCTAssertEqual(b.withUnsafeBufferPointer { EventColumn.column(key: $0.baseAddress!, n.utf8.count, table: EventColumn.keyTable) }, -1, n)
+        }
+    }
+
     func testAnObjectThatCannotBeReadFailsItsManifestAndLaterManifestsStillLoad() throws {
         let dir = makeTempDataDir()
         let lake = LakeFixture(dataDirectory: dir)

@@ -52,9 +52,11 @@ public struct WarehouseBench: BenchmarkCase {
         progress("warehouse: loading \(written) rows")
         var c = WarehouseConfig(); c.rawRetentionDays = 100_000; c.rollupRetentionDays = 100_000
         let t0 = BenchSupport.now()
+        let cpu0 = Self.processCPUSeconds()
         let w = try Warehouse(dataDirectory: dir, config: c)
         let report = try w.loadPending()
         let loadS = BenchSupport.now() - t0
+        let loadCPU = Self.processCPUSeconds() - cpu0
         guard report.errors.isEmpty, report.rowsInserted == written else {
             throw LakeReadError(path: dir, message: "bench load incomplete: \(report)")
         }
@@ -75,16 +77,19 @@ public struct WarehouseBench: BenchmarkCase {
         // DuckDB rounds per query (EDDY_WAREHOUSE_DUCKDB_ROUNDS, default = rounds): at 5M events one
         // DuckDB pass over the lake takes about a minute on this machine.
         let duckRounds = max(1, env["EDDY_WAREHOUSE_DUCKDB_ROUNDS"].flatMap { Int($0) } ?? rounds)
-        var cliRates: [Double] = []
+        var cliRates: [Double] = [], cliCPURates: [Double] = []
         for r in 1...loadRounds {
             let db = root + "/cli-\(r).sqlite"
             let ddl = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (" + cols.map { $0 == "event_id" ? "\($0) TEXT NOT NULL UNIQUE" : "\($0)" }.joined(separator: ", ") + ");"
             let script = "\(ddl)\n.mode csv\n.import --skip 1 \(csv) t\n"
             let s = BenchSupport.now()
-            let res = try BenchSupport.shell("sqlite3 \(db) >/dev/null", input: Data(script.utf8))
+            // bash's `time` reports the CLI's user + system CPU seconds (for rows per CPU-second).
+            let res = try BenchSupport.shell("TIMEFORMAT='%U %S'; { time sqlite3 \(db) >/dev/null; } 2>&1", input: Data(script.utf8))
             let el = BenchSupport.now() - s
             guard res.status == 0 else { throw LakeReadError(path: csv, message: "sqlite3 .import failed") }
             cliRates.append(Double(written) / el)
+            let cpu = res.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }.reduce(0, +)
+            if cpu > 0 { cliCPURates.append(Double(written) / cpu) }
             try? fm.removeItem(atPath: db)
         }
         try? fm.removeItem(atPath: csv)
@@ -93,7 +98,11 @@ public struct WarehouseBench: BenchmarkCase {
         figures.append(BenchFigure(name: "warehouse load (lake objects → events + sessions + rollups)", value: eddyRate, unit: "rows/s",
                                    anchorName: "sqlite3 CLI .import of the same rows as CSV (unique key)", anchorValue: cliRate,
                                    goal: "≥ 1.0× anchor",
-                                   note: "\(written) rows, \(lakeBytes / 1_048_576) MiB zstd lake; eddy: one load of \(String(format: "%.1f", loadS)) s, decompress + parse + unique event_id + (site, visitor, ts) index + sessionise + 6 rollups, transactions of ≤ 250k rows, a savepoint per manifest (insert \(Int(report.insertMs)) ms, sessions + rollups \(Int(report.derivedMs)) ms); anchor median of \(loadRounds) \(cliRates.map { Int($0) }); load average before \(loadBefore)"))
+                                   note: "\(written) rows, \(lakeBytes / 1_048_576) MiB zstd lake; eddy: one load of \(String(format: "%.1f", loadS)) s, decompress + parse on a second thread (the CLI uses one), unique event_id + (site, visitor, ts) index + sessionise + 6 rollups, transactions of ≤ \(Warehouse.rowsPerTransaction / 1000)k rows, a savepoint per manifest (insert \(Int(report.insertMs)) ms, sessions + rollups \(Int(report.derivedMs)) ms); anchor median of \(loadRounds) \(cliRates.map { Int($0) }); load average before \(loadBefore)"))
+        let cliCPURate = cliCPURates.isEmpty ? 0 : BenchSupport.median(cliCPURates)
+        figures.append(BenchFigure(name: "warehouse load per CPU-second (all threads)", value: loadCPU > 0 ? Double(written) / loadCPU : 0, unit: "rows/CPU-s",
+                                   anchorName: "sqlite3 CLI .import, user + system CPU", anchorValue: cliCPURate,
+                                   note: "eddy \(String(format: "%.1f", loadCPU)) CPU-s for \(String(format: "%.1f", loadS)) s wall (\(String(format: "%.2f", loadCPU / max(loadS, 1e-9))) cores busy on average); anchor \(cliCPURates.map { Int($0) })"))
 
         // 2. Query set.
         let top = try w.query("SELECT site_id FROM sites ORDER BY events DESC LIMIT 1").stringRows[0][0]
@@ -201,6 +210,13 @@ public struct WarehouseBench: BenchmarkCase {
         }
         progress("warehouse: load average after \(Self.loadAverage())")
         return figures
+    }
+
+    /// User + system CPU seconds of this process so far (every thread).
+    static func processCPUSeconds() -> Double {
+        var u = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &u) == 0 else { return 0 }
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
 
     static func duBytes(_ path: String) -> Int64 {

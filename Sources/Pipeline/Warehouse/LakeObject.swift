@@ -37,12 +37,48 @@ public enum EventColumn: Int, CaseIterable, Sendable {
         "fingerprint",
     ]
     static let count = names.count
-    /// Keys grouped by byte length, for matching without building Strings.
-    static let keysByLength: [[(bytes: [UInt8], column: Int)]] = {
-        var t = [[(bytes: [UInt8], column: Int)]](repeating: [], count: 32)
-        for (i, n) in names.enumerated() { t[n.utf8.count].append((Array(n.utf8), i)) }
-        return t
+    /// Keys as two little-endian words (bytes 0..<8 and 8..<16, zero-padded) by byte length, for
+    /// matching a key with two integer compares instead of memcmp calls over Swift arrays (which
+    /// cost a retain/release per candidate). `keySlots` candidates per length; column -1 ends a list.
+    static let keySlots = 8, maxKeyLength = 16
+    nonisolated(unsafe) static let keyTable: UnsafePointer<Int64> = {
+        let t = UnsafeMutablePointer<Int64>.allocate(capacity: (maxKeyLength + 1) * keySlots * 3)
+        t.initialize(repeating: -1, count: (maxKeyLength + 1) * keySlots * 3)
+        var used = [Int](repeating: 0, count: maxKeyLength + 1)
+        for (i, n) in names.enumerated() {
+            let b = Array(n.utf8)
+            guard b.count <= maxKeyLength, used[b.count] < keySlots else { continue } // never: checked by a test
+            var lo: UInt64 = 0, hi: UInt64 = 0
+            for (k, x) in b.enumerated() { if k < 8 { lo |= UInt64(x) << (8 * k) } else { hi |= UInt64(x) << (8 * (k - 8)) } }
+            let at = (b.count * keySlots + used[b.count]) * 3
+            t[at] = Int64(bitPattern: lo); t[at + 1] = Int64(bitPattern: hi); t[at + 2] = Int64(i)
+            used[b.count] += 1
+        }
+        return UnsafePointer(t)
     }()
+
+    /// The column whose name is the `n` bytes at `p`, or -1.
+    @inline(__always) static func column(key p: UnsafePointer<UInt8>, _ n: Int, table t: UnsafePointer<Int64>) -> Int {
+        guard n > 0, n <= maxKeyLength else { return -1 }
+        var lo: UInt64 = 0, hi: UInt64 = 0
+        if n >= 8 {
+            lo = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+            var k = 8
+            while k < n { hi |= UInt64(p[k]) << (8 * (k - 8)); k += 1 }
+        } else {
+            var k = 0
+            while k < n { lo |= UInt64(p[k]) << (8 * k); k += 1 }
+        }
+        var at = n * keySlots * 3
+        let end = at + keySlots * 3
+        while at < end {
+            let c = t[at + 2]
+            if c < 0 { return -1 }
+            if t[at] == Int64(bitPattern: lo) && t[at + 1] == Int64(bitPattern: hi) { return Int(c) }
+            at += 3
+        }
+        return -1
+    }
 }
 
 /// Errors reading a lake object.
@@ -265,6 +301,7 @@ enum LakeLineParser {
         if p.finished { return }
         let n = l.count
         var i = p.pos
+        let keys = EventColumn.keyTable
         @inline(__always) func ws() { while i < n, l[i] == 0x20 || l[i] == 0x09 || l[i] == 0x0D { i += 1 } }
         while true {
             ws()
@@ -281,13 +318,7 @@ enum LakeLineParser {
             ws()
             var col = -1
             let klen = ke - ks
-            if !keyEscaped, klen < 32 {
-                for cand in EventColumn.keysByLength[klen] {
-                    if cand.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, l.baseAddress! + ks, klen) }) == 0 {
-                        col = cand.column; break
-                    }
-                }
-            }
+            if !keyEscaped { col = EventColumn.column(key: l.baseAddress! + ks, klen, table: keys) }
             guard i < n else { throw Bad(message: "missing value") }
             let c = l[i]
             var kind: ParsedLine.ValueKind
@@ -411,11 +442,14 @@ enum LakeLineParser {
     }
 
     static func double(_ l: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Double? {
-        var tmp = [CChar](repeating: 0, count: e - s + 1)
-        for k in s..<e { tmp[k - s] = CChar(bitPattern: l[k]) }
-        var endp: UnsafeMutablePointer<CChar>?
-        let v = strtod(tmp, &endp)
-        return v
+        let n = max(0, e - s)
+        // A NUL-terminated copy on the stack (no heap allocation per value).
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: n + 1) { tmp in
+            for k in 0..<n { tmp[k] = CChar(bitPattern: l[s + k]) }
+            tmp[n] = 0
+            var endp: UnsafeMutablePointer<CChar>?
+            return strtod(tmp.baseAddress!, &endp)
+        }
     }
 }
 

@@ -84,50 +84,83 @@ enum LakeTable {
         let ctx: LakeScanContext
         var objects: [Object] = []
         var index = -1
-        var reader: LakeObjectReader?
+        /// Objects are decompressed and split into lines on a second thread, a few blocks ahead.
+        var pipe: LinePipeline?
+        /// The block holding the current line, the line's range in it, its row and line number.
+        var reader: LineBlock?
         var line: Range<Int>?
+        var row = 0
+        var lineNumber = 0
         var parsed = ParsedLine()
         var rowid: Int64 = 0
         var lastCounted: Int64 = 0
         var eof = false
         var error: String?
         init(ctx: LakeScanContext) { self.ctx = ctx }
+        deinit { stop() }
 
-        func countBytes() {
-            if let r = reader { ctx.add(bytes: r.compressedBytesRead - lastCounted, objects: 0); lastCounted = r.compressedBytesRead }
+        /// Starts reading `objects` from the first one.
+        func start(_ objects: [Object]) throws {
+            stop()
+            self.objects = objects
+            index = -1; eof = false; rowid = 0; lastCounted = 0
+            let p = LinePipeline(paths: objects.map { $0.path }, parse: false, depth: 3)
+            p.start()
+            pipe = p
+            try advance()
         }
 
-        /// Advances to the next parsable line, opening objects as needed.
+        /// Stops the reader thread (bytes scanned were counted as blocks were taken).
+        func stop() {
+            reader = nil; line = nil
+            pipe?.finish()
+            pipe = nil
+        }
+
+        /// Advances to the next parsable line, taking blocks as needed.
         func advance() throws {
             while true {
-                if let r = reader, let l = try r.nextLine() {
-                    do {
-                        // Only the brace: columns are parsed when SQLite asks for them (see ensure).
-                        try r.withLine(l) { try LakeLineParser.begin($0, into: &parsed) }
-                    } catch let e as LakeLineParser.Bad {
-                        throw LakeReadError(path: objects[index].rel, message: e.message, line: r.lineNumber)
+                if let b = reader {
+                    row += 1
+                    if row < b.rows {
+                        let l = b.lineStart[row]..<b.lineEnd[row]
+                        lineNumber = b.lineNumber[row]
+                        do {
+                            // Only the brace: columns are parsed when SQLite asks for them (see ensure).
+                            try b.withLine(l) { try LakeLineParser.begin($0, into: &parsed) }
+                        } catch let e as LakeLineParser.Bad {
+                            throw LakeReadError(path: objects[index].rel, message: e.message, line: lineNumber)
+                        }
+                        line = l
+                        rowid += 1
+                        return
                     }
-                    line = l
-                    rowid += 1
-                    return
+                    let failure = b.error
+                    reader = nil; line = nil
+                    pipe?.recycle(b)
+                    if let failure {
+                        if let e = failure as? LakeReadError { throw e }
+                        throw LakeReadError(path: objects[index].rel, message: "\(failure)")
+                    }
                 }
-                countBytes()
-                reader = nil
-                index += 1
-                if index >= objects.count { eof = true; return }
-                reader = try LakeObjectReader(path: objects[index].path)
-                lastCounted = 0
-                ctx.add(bytes: 0, objects: 1)
+                guard let p = pipe, let nb = p.next() else { eof = true; stop(); return }
+                if nb.object != index {
+                    index = nb.object; lastCounted = 0
+                    ctx.add(bytes: 0, objects: 1)
+                }
+                ctx.add(bytes: nb.compressedBytesRead - lastCounted, objects: 0)
+                lastCounted = nb.compressedBytesRead
+                reader = nb; row = -1
             }
         }
 
         /// Parses the current line up to column `col` (once seen, or to the end of the line).
-        @inline(__always) func ensure(_ r: LakeObjectReader, _ l: Range<Int>, _ col: Int) throws {
+        @inline(__always) func ensure(_ r: LineBlock, _ l: Range<Int>, _ col: Int) throws {
             if parsed.finished || parsed.has(col) { return }
             do {
                 try r.withLine(l) { try LakeLineParser.parseMore($0, into: &parsed, until: col) }
             } catch let e as LakeLineParser.Bad {
-                throw LakeReadError(path: objects[index].rel, message: e.message, line: r.lineNumber)
+                throw LakeReadError(path: objects[index].rel, message: e.message, line: lineNumber)
             }
         }
 
@@ -189,7 +222,7 @@ enum LakeTable {
             }
         }
 
-        func resultSpan(_ sctx: OpaquePointer?, _ r: LakeObjectReader, _ l: Range<Int>, _ i: Int) {
+        func resultSpan(_ sctx: OpaquePointer?, _ r: LineBlock, _ l: Range<Int>, _ i: Int) {
             let st = parsed.starts[i], n = parsed.ends[i] - st
             if parsed.decoded[i] {
                 parsed.scratch.withUnsafeBufferPointer { b in
@@ -291,7 +324,7 @@ enum LakeTable {
         }
         m.pointee.xClose = { c in
             let cur = LakeTable.cursor(c)
-            cur.countBytes()
+            cur.stop()
             let slot = (UnsafeMutableRawPointer(c!) + cursorSize).load(as: UnsafeMutableRawPointer.self)
             Unmanaged<Cursor>.fromOpaque(slot).release()
             sqlite3_free(c)
@@ -299,7 +332,7 @@ enum LakeTable {
         }
         m.pointee.xFilter = { c, _, idxStr, argc, argv in
             let cur = LakeTable.cursor(c)
-            cur.countBytes()
+            cur.stop()
             var cs: [Constraint] = []
             if let idxStr {
                 let parts = String(cString: idxStr).split(separator: ",")
@@ -308,7 +341,7 @@ enum LakeTable {
                     guard f.count == 2, let col = Int(f[0]), let op = Int32(f[1]) else { continue }
                     guard let v = argv?[k], let t = sqlite3_value_text(v) else {
                         // Comparing with NULL matches nothing.
-                        cur.objects = []; cur.index = 0; cur.reader = nil; cur.eof = true
+                        cur.objects = []; cur.index = 0; cur.eof = true
                         return SQLITE_OK
                     }
                     var s = String(cString: t)
@@ -316,9 +349,7 @@ enum LakeTable {
                     cs.append(Constraint(column: col, op: op, value: s))
                 }
             }
-            cur.objects = LakeTable.objects(lakeRoot: cur.ctx.lakeRoot, constraints: cs)
-            cur.index = -1; cur.reader = nil; cur.eof = false; cur.rowid = 0
-            do { try cur.advance() } catch {
+            do { try cur.start(LakeTable.objects(lakeRoot: cur.ctx.lakeRoot, constraints: cs)) } catch {
                 LakeTable.setError(c?.pointee.pVtab, "\(error)")
                 return SQLITE_ERROR
             }

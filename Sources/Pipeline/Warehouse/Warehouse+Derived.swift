@@ -1,0 +1,339 @@
+import CSQLite
+import Foundation
+
+/// Sessions and rollups, maintained in memory per batch and upserted once per key.
+extension Warehouse {
+    // MARK: Sessions and rollups
+
+    static func dayString(_ ms: Int64) -> String {
+        let d = RFC3339.civilFromDays(Int((ms >= 0 ? ms : ms - 86_399_999) / 86_400_000))
+        return String(format: "%04d-%02d-%02d", d.year, d.month, d.day)
+    }
+
+    static let findSessionsSQL = """
+        SELECT id, start_ms, end_ms, entry_page, exit_page, pageviews, events, channel, ref_host, device, country,
+               converted, revenue, is_bot FROM sessions WHERE site_id = ? AND visitor = ? AND end_ms >= ? AND start_ms <= ?
+        ORDER BY start_ms
+        """
+
+    /// Sessions and rollups for the rows of one batch (already inserted, ids > lastOldId), computed in
+    /// memory and written once per session and once per rollup key.
+    ///
+    /// Per visitor (rows sorted by ts, then load order), the stored sessions within a gap (or the
+    /// same hours) of the new rows are read. When no new row falls inside a stored session, the new
+    /// rows and stored sessions are merged in time order without reading stored events (the usual
+    /// case: events arrive roughly in order). Otherwise that visitor's sessions in the span are rebuilt
+    /// from `events`. Either way each changed session subtracts its old contribution from the
+    /// session-based rollups and adds its new one. Distinct visitors per minute and per page-hour
+    /// count a (visitor, bucket) only when the visitor had no earlier-loaded human event there.
+    func maintainDerived(rows: inout [BatchRow], strings: inout ByteInterner, lastOldId: Int64) throws {
+        let c = writer
+        let gap = config.sessionGapMs
+        let empty = strings.intern("")
+        var d = DerivedDeltas()
+
+        // Event-level aggregates.
+        for r in rows {
+            let site = r.site < 0 ? empty : r.site
+            var st = d.sites[site, default: DerivedDeltas.Site()]
+            st.events += 1; st.first = min(st.first, r.ts); st.last = max(st.last, r.ts)
+            d.sites[site] = st
+            let mk = DerivedDeltas.MinuteKey(site: site, ms: r.ts / 60_000 * 60_000)
+            if r.bot { d.minute[mk, default: DerivedDeltas.Minute()].botEvents += 1; continue }
+            var m = d.minute[mk, default: DerivedDeltas.Minute()]
+            m.events += 1
+            if r.kind == 1 { m.pageviews += 1 }
+            if r.kind == 2 { m.purchases += 1; m.revenue += r.value }
+            d.minute[mk] = m
+            let gk = DerivedDeltas.DayKey(site: site, day: DerivedDeltas.day(r.ts), a: r.country < 0 ? empty : r.country, b: r.device < 0 ? empty : r.device)
+            d.geo[gk, default: DerivedDeltas.Geo()].events += 1
+            if r.kind == 1 {
+                d.geo[gk, default: DerivedDeltas.Geo()].pageviews += 1
+                d.page[DerivedDeltas.PageKey(site: site, hour: r.ts / 3_600_000 * 3_600_000, path: r.path < 0 ? empty : r.path), default: DerivedDeltas.Page()].pageviews += 1
+            }
+        }
+
+        rows.sort { a, b in
+            if a.site != b.site { return a.site < b.site }
+            if a.visitor != b.visitor { return a.visitor < b.visitor }
+            if a.ts != b.ts { return a.ts < b.ts }
+            return a.seq < b.seq
+        }
+
+        let findOld = try c.statement(Self.findSessionsSQL)
+        let oldEvents = try c.statement("""
+            SELECT ts, type, url_path, is_bot FROM events WHERE site_id = ? AND visitor = ? AND ts >= ? AND ts < ? AND id <= ?
+            """)
+        let spanEvents = try c.statement("""
+            SELECT ts, type, url_path, channel, ref_host, device, geo_country, value, is_bot FROM events
+            WHERE site_id = ? AND visitor = ? AND ts >= ? AND ts <= ? ORDER BY ts, id
+            """)
+        let delSession = try c.statement("DELETE FROM sessions WHERE id = ?")
+        let insSession = try c.statement("""
+            INSERT INTO sessions (site_id, visitor, start_ms, end_ms, duration_ms, entry_page, exit_page, pageviews, events,
+              bounce, channel, ref_host, device, country, converted, revenue, is_bot)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let updSession = try c.statement("""
+            UPDATE sessions SET start_ms = ?3, end_ms = ?4, duration_ms = ?5, entry_page = ?6, exit_page = ?7, pageviews = ?8,
+              events = ?9, bounce = ?10, channel = ?11, ref_host = ?12, device = ?13, country = ?14, converted = ?15,
+              revenue = ?16, is_bot = ?17 WHERE id = ?18 AND site_id = ?1 AND visitor = ?2
+            """)
+        let insVisitorDay = try c.statement("INSERT OR IGNORE INTO visitor_days VALUES (?, ?, ?)")
+        let pageId = strings.intern("page_view"), purchaseId = strings.intern("purchase")
+        var dayCache: [Int32: String] = [:]
+        func dayString(_ day: Int32) -> String {
+            if let s = dayCache[day] { return s }
+            let s = Self.dayString(Int64(day) * 86_400_000)
+            dayCache[day] = s
+            return s
+        }
+
+        func bindSession(_ st: Statement, _ site: Int32, _ visitor: Int32, _ s: BatchSession) {
+            let h = st.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, site); strings.bind(h, 2, visitor)
+            sqlite3_bind_int64(h, 3, s.start); sqlite3_bind_int64(h, 4, s.end); sqlite3_bind_int64(h, 5, s.end - s.start)
+            strings.bind(h, 6, s.entry); strings.bind(h, 7, s.exit)
+            sqlite3_bind_int64(h, 8, s.pageviews); sqlite3_bind_int64(h, 9, s.events); sqlite3_bind_int64(h, 10, s.bounce ? 1 : 0)
+            strings.bind(h, 11, s.channel); strings.bind(h, 12, s.ref); strings.bind(h, 13, s.device); strings.bind(h, 14, s.country)
+            sqlite3_bind_int64(h, 15, s.converted ? 1 : 0); sqlite3_bind_double(h, 16, s.revenue); sqlite3_bind_int64(h, 17, s.bot ? 1 : 0)
+        }
+        /// Stores `s`, which replaces the stored sessions `old` (their contributions already removed).
+        func store(_ site: Int32, _ visitor: Int32, _ s: BatchSession, replacing old: [Int64]) throws {
+            d.account(s, site: site, empty: empty, sign: 1)
+            if let keep = old.first {
+                for id in old.dropFirst() { try delSession.run(.integer(id)) }
+                bindSession(updSession, site, visitor, s)
+                sqlite3_bind_int64(updSession.s, 18, keep)
+                try updSession.step()
+            } else {
+                bindSession(insSession, site, visitor, s)
+                try insSession.step()
+            }
+        }
+
+        var lo = 0
+        var minutes = Set<Int64>(), pageHours = Set<DerivedDeltas.PageKey>()
+        var oldMinutes = Set<Int64>(), oldPageHours = Set<DerivedDeltas.PageKey>()
+        var visitorDays = Set<Int32>()
+        var old: [BatchSession] = []
+        while lo < rows.count {
+            var hi = lo + 1
+            while hi < rows.count, rows[hi].site == rows[lo].site, rows[hi].visitor == rows[lo].visitor { hi += 1 }
+            defer { lo = hi }
+            let siteId = rows[lo].site, site = siteId < 0 ? empty : siteId, visitor = rows[lo].visitor
+            let first = rows[lo].ts, last = rows[hi - 1].ts
+            // Hours of the new rows: earlier-loaded events there decide distinct visitors.
+            let hourLo = DerivedDeltas.floorDiv(first, 3_600_000) * 3_600_000
+            let hourHi = DerivedDeltas.floorDiv(last, 3_600_000) * 3_600_000 + 3_600_000
+
+            // Stored sessions near the new rows (within a gap, or overlapping their hours).
+            old.removeAll(keepingCapacity: true)
+            let fh = findOld.s
+            sqlite3_reset(fh)
+            strings.bind(fh, 1, site); strings.bind(fh, 2, visitor)
+            sqlite3_bind_int64(fh, 3, min(first - gap, hourLo)); sqlite3_bind_int64(fh, 4, max(last + gap, hourHi))
+            while try findOld.step() {
+                old.append(BatchSession(id: findOld.int(0), start: findOld.int(1), end: findOld.int(2),
+                                        entry: strings.intern(column: 3, of: fh), exit: strings.intern(column: 4, of: fh),
+                                        pageviews: findOld.int(5), events: findOld.int(6),
+                                        channel: strings.intern(column: 7, of: fh), ref: strings.intern(column: 8, of: fh),
+                                        device: strings.intern(column: 9, of: fh), country: strings.intern(column: 10, of: fh),
+                                        converted: findOld.int(11) != 0, revenue: findOld.double(12), bot: findOld.int(13) != 0))
+            }
+            sqlite3_reset(fh)
+
+            // Distinct visitors per minute / page-hour / day: only (visitor, bucket) pairs new to the warehouse.
+            minutes.removeAll(keepingCapacity: true); pageHours.removeAll(keepingCapacity: true); visitorDays.removeAll(keepingCapacity: true)
+            for k in lo..<hi where !rows[k].bot {
+                let r = rows[k]
+                minutes.insert(r.ts / 60_000 * 60_000)
+                visitorDays.insert(DerivedDeltas.day(r.ts))
+                if r.kind == 1 { pageHours.insert(DerivedDeltas.PageKey(site: site, hour: r.ts / 3_600_000 * 3_600_000, path: r.path < 0 ? empty : r.path)) }
+            }
+            oldMinutes.removeAll(keepingCapacity: true); oldPageHours.removeAll(keepingCapacity: true)
+            if !minutes.isEmpty, old.contains(where: { $0.end >= hourLo && $0.start < hourHi }) {
+                let oh = oldEvents.s
+                sqlite3_reset(oh)
+                strings.bind(oh, 1, site); strings.bind(oh, 2, visitor)
+                sqlite3_bind_int64(oh, 3, hourLo); sqlite3_bind_int64(oh, 4, hourHi); sqlite3_bind_int64(oh, 5, lastOldId)
+                while try oldEvents.step() {
+                    if oldEvents.int(3) == 1 { continue } // bots do not count as visitors
+                    let ts = oldEvents.int(0)
+                    oldMinutes.insert(ts / 60_000 * 60_000)
+                    if strings.intern(column: 1, of: oh) == pageId {
+                        let path = strings.intern(column: 2, of: oh)
+                        oldPageHours.insert(DerivedDeltas.PageKey(site: site, hour: ts / 3_600_000 * 3_600_000, path: path < 0 ? empty : path))
+                    }
+                }
+                sqlite3_reset(oh)
+            }
+            for m in minutes where !oldMinutes.contains(m) { d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1 }
+            for k in pageHours where !oldPageHours.contains(k) { d.page[k, default: DerivedDeltas.Page()].visitors += 1 }
+            for day in visitorDays {
+                let vh = insVisitorDay.s
+                sqlite3_reset(vh)
+                strings.bind(vh, 1, site); _ = dayString(day).withCString { sqlite3_bind_text(vh, 2, $0, -1, SQLITE_TRANSIENT_PTR) }
+                strings.bind(vh, 3, visitor)
+                try insVisitorDay.step()
+                if c.changes == 1 { d.siteDay[DerivedDeltas.SiteDayKey(site: site, day: day), default: 0] += 1 }
+            }
+
+            // Sessions. Fast path unless a new row falls inside a stored session.
+            let inside = old.contains { o in (lo..<hi).contains { k in o.start <= rows[k].ts && rows[k].ts < o.end } }
+            if !inside {
+                // Merge new rows and stored sessions in time order; each item lies after the current session.
+                var i = lo, j = 0
+                var cur: BatchSession?
+                var curOld: [BatchSession] = []
+                var curHasNew = false
+                func emit() throws {
+                    // A stored session that merged with nothing new stays as it is.
+                    guard let s = cur, curHasNew else { return }
+                    for o in curOld { d.account(o, site: site, empty: empty, sign: -1) }
+                    try store(site, visitor, s, replacing: curOld.map { $0.id })
+                }
+                while i < hi || j < old.count {
+                    let takeOld = j < old.count && (i >= hi || old[j].start <= rows[i].ts)
+                    let item = takeOld ? old[j] : BatchSession(row: rows[i])
+                    if var s = cur, item.start - s.end <= gap {
+                        s.absorb(item)
+                        cur = s
+                    } else {
+                        try emit()
+                        cur = item; curOld = []; curHasNew = false
+                    }
+                    if takeOld { curOld.append(old[j]); j += 1 } else { curHasNew = true; i += 1 }
+                }
+                try emit()
+            } else {
+                // Rebuild from events: every stored session in the window is replaced.
+                var loT = first, hiT = last
+                for o in old {
+                    loT = min(loT, o.start); hiT = max(hiT, o.end)
+                    d.account(o, site: site, empty: empty, sign: -1)
+                    try delSession.run(.integer(o.id))
+                }
+                let sh = spanEvents.s
+                sqlite3_reset(sh)
+                strings.bind(sh, 1, site); strings.bind(sh, 2, visitor)
+                sqlite3_bind_int64(sh, 3, loT); sqlite3_bind_int64(sh, 4, hiT)
+                var cur: BatchSession?
+                while try spanEvents.step() {
+                    let type = strings.intern(column: 1, of: sh)
+                    let kind: UInt8 = type == pageId ? 1 : type == purchaseId ? 2 : 0
+                    let r = BatchRow(site: site, visitor: visitor, path: strings.intern(column: 2, of: sh),
+                                     channel: strings.intern(column: 3, of: sh), ref: strings.intern(column: 4, of: sh),
+                                     device: strings.intern(column: 5, of: sh), country: strings.intern(column: 6, of: sh),
+                                     kind: kind, bot: spanEvents.int(8) != 0, ts: spanEvents.int(0),
+                                     value: kind == 2 ? spanEvents.double(7) : 0, seq: 0)
+                    let item = BatchSession(row: r)
+                    if var s = cur, item.start - s.end <= gap { s.absorb(item); cur = s } else {
+                        if let s = cur { try store(site, visitor, s, replacing: []) }
+                        cur = item
+                    }
+                }
+                sqlite3_reset(sh)
+                if let s = cur { try store(site, visitor, s, replacing: []) }
+            }
+        }
+        try writeDeltas(d, strings: strings, dayString: dayString)
+    }
+
+    /// Upserts the batch's rollup deltas, once per key.
+    func writeDeltas(_ d: DerivedDeltas, strings: ByteInterner, dayString: (Int32) -> String) throws {
+        let c = writer
+        func bindDay(_ h: OpaquePointer, _ i: Int32, _ day: Int32) {
+            _ = dayString(day).withCString { sqlite3_bind_text(h, i, $0, -1, SQLITE_TRANSIENT_PTR) }
+        }
+        let upSite = try c.statement("""
+            INSERT INTO sites VALUES (?, ?, ?, ?)
+            ON CONFLICT(site_id) DO UPDATE SET first_event_ms = min(first_event_ms, excluded.first_event_ms),
+              last_event_ms = max(last_event_ms, excluded.last_event_ms), events = events + excluded.events
+            """)
+        for (k, s) in d.sites {
+            let h = upSite.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k); sqlite3_bind_int64(h, 2, s.first); sqlite3_bind_int64(h, 3, s.last); sqlite3_bind_int64(h, 4, s.events)
+            try upSite.step()
+        }
+        let upMinute = try c.statement("""
+            INSERT INTO rollup_minute (site_id, minute_ms, events, pageviews, visitors, sessions, bounces, purchases, revenue, bot_events)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(site_id, minute_ms) DO UPDATE SET events = events + excluded.events, pageviews = pageviews + excluded.pageviews,
+              visitors = visitors + excluded.visitors, sessions = sessions + excluded.sessions, bounces = bounces + excluded.bounces,
+              purchases = purchases + excluded.purchases, revenue = revenue + excluded.revenue, bot_events = bot_events + excluded.bot_events
+            """)
+        for (k, m) in d.minute {
+            let h = upMinute.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); sqlite3_bind_int64(h, 2, k.ms)
+            sqlite3_bind_int64(h, 3, m.events); sqlite3_bind_int64(h, 4, m.pageviews); sqlite3_bind_int64(h, 5, m.visitors)
+            sqlite3_bind_int64(h, 6, m.sessions); sqlite3_bind_int64(h, 7, m.bounces); sqlite3_bind_int64(h, 8, m.purchases)
+            sqlite3_bind_double(h, 9, m.revenue); sqlite3_bind_int64(h, 10, m.botEvents)
+            try upMinute.step()
+        }
+        let upPage = try c.statement("""
+            INSERT INTO rollup_page_hour (site_id, hour_ms, url_path, pageviews, visitors, entries, exits, bounces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(site_id, hour_ms, url_path) DO UPDATE SET pageviews = pageviews + excluded.pageviews,
+              visitors = visitors + excluded.visitors, entries = entries + excluded.entries, exits = exits + excluded.exits,
+              bounces = bounces + excluded.bounces
+            """)
+        for (k, p) in d.page where p.pageviews != 0 || p.visitors != 0 || p.entries != 0 || p.exits != 0 || p.bounces != 0 {
+            let h = upPage.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); sqlite3_bind_int64(h, 2, k.hour); strings.bind(h, 3, k.path)
+            sqlite3_bind_int64(h, 4, p.pageviews); sqlite3_bind_int64(h, 5, p.visitors); sqlite3_bind_int64(h, 6, p.entries)
+            sqlite3_bind_int64(h, 7, p.exits); sqlite3_bind_int64(h, 8, p.bounces)
+            try upPage.step()
+        }
+        // A page-hour row whose every count went back to zero is removed (as a recount would not have it).
+        let delPage = try c.statement("""
+            DELETE FROM rollup_page_hour WHERE site_id = ? AND hour_ms = ? AND url_path = ?
+              AND pageviews = 0 AND visitors = 0 AND entries = 0 AND exits = 0 AND bounces = 0
+            """)
+        for k in d.pageDecremented {
+            let h = delPage.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); sqlite3_bind_int64(h, 2, k.hour); strings.bind(h, 3, k.path)
+            try delPage.step()
+        }
+        let upChannel = try c.statement("""
+            INSERT INTO rollup_channel_day VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(site_id, day, channel, ref_host) DO UPDATE SET sessions = sessions + excluded.sessions,
+              bounces = bounces + excluded.bounces, pageviews = pageviews + excluded.pageviews,
+              conversions = conversions + excluded.conversions, revenue = revenue + excluded.revenue
+            """)
+        for (k, v) in d.channel where v.sessions != 0 || v.bounces != 0 || v.pageviews != 0 || v.conversions != 0 || v.revenue != 0 {
+            let h = upChannel.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); bindDay(h, 2, k.day); strings.bind(h, 3, k.a); strings.bind(h, 4, k.b)
+            sqlite3_bind_int64(h, 5, v.sessions); sqlite3_bind_int64(h, 6, v.bounces); sqlite3_bind_int64(h, 7, v.pageviews)
+            sqlite3_bind_int64(h, 8, v.conversions); sqlite3_bind_double(h, 9, v.revenue)
+            try upChannel.step()
+        }
+        let upGeo = try c.statement("""
+            INSERT INTO rollup_geo_device_day (site_id, day, country, device, events, pageviews, sessions, bounces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(site_id, day, country, device) DO UPDATE SET events = events + excluded.events,
+              pageviews = pageviews + excluded.pageviews, sessions = sessions + excluded.sessions, bounces = bounces + excluded.bounces
+            """)
+        for (k, v) in d.geo where v.events != 0 || v.pageviews != 0 || v.sessions != 0 || v.bounces != 0 {
+            let h = upGeo.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); bindDay(h, 2, k.day); strings.bind(h, 3, k.a); strings.bind(h, 4, k.b)
+            sqlite3_bind_int64(h, 5, v.events); sqlite3_bind_int64(h, 6, v.pageviews); sqlite3_bind_int64(h, 7, v.sessions)
+            sqlite3_bind_int64(h, 8, v.bounces)
+            try upGeo.step()
+        }
+        let upSiteDay = try c.statement("""
+            INSERT INTO rollup_site_day VALUES (?, ?, ?) ON CONFLICT(site_id, day) DO UPDATE SET visitors = visitors + excluded.visitors
+            """)
+        for (k, n) in d.siteDay where n != 0 {
+            let h = upSiteDay.s
+            sqlite3_reset(h)
+            strings.bind(h, 1, k.site); bindDay(h, 2, k.day); sqlite3_bind_int64(h, 3, n)
+            try upSiteDay.step()
+        }
+    }
+}

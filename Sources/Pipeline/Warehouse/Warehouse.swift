@@ -67,8 +67,13 @@ public final class Warehouse: @unchecked Sendable {
     private var loopThread: Thread?
     private var stopping = false
     private var lastRetentionMs: Int64 = 0
-    /// Parsed manifests by path (manifests are immutable once renamed into place).
+    /// Parsed manifests by path (manifests are immutable once renamed into place). Holds the
+    /// pending ones only: `listManifests(excluding:)` replaces it with what it returned, so a
+    /// completed manifest leaves it (it used to keep every manifest ever written: ~240 a minute at
+    /// 15k events/s, about 0.4 MB a minute of heap that never came back).
     private var manifestCache: [String: Manifest] = [:]
+    /// Manifests held by the cache (for tests).
+    var manifestCacheCount: Int { cacheLock.lock(); defer { cacheLock.unlock() }; return manifestCache.count }
     private let cacheLock = NSLock()
     /// Stats read through their own connection and lock, so the dashboard never waits for a load.
     private let statsLock = NSLock()
@@ -163,16 +168,21 @@ public final class Warehouse: @unchecked Sendable {
         var writtenMs: Int64?
     }
 
-    /// All manifests on disk in (delivery, name) order.
-    func listManifests() throws -> [Manifest] {
+    /// The manifests on disk whose "delivery/name" is not in `completed`, in (delivery, name) order.
+    /// Completed ones are neither read nor kept in the cache.
+    func listManifests(excluding completed: Set<String> = []) throws -> [Manifest] {
         let root = (lakeRoot as NSString).appendingPathComponent("_manifests")
         let fm = FileManager.default
         guard let deliveries = try? fm.contentsOfDirectory(atPath: root) else { return [] }
         var out: [Manifest] = []
+        defer {
+            let keep = Dictionary(out.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            cacheLock.lock(); manifestCache = keep; cacheLock.unlock()
+        }
         for d in deliveries.sorted() {
             let dir = (root as NSString).appendingPathComponent(d)
             guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() where n.hasSuffix(".json") {
+            for n in names.sorted() where n.hasSuffix(".json") && !completed.contains(d + "/" + n) {
                 let path = (dir as NSString).appendingPathComponent(n)
                 cacheLock.lock()
                 let cached = manifestCache[path]
@@ -231,8 +241,8 @@ public final class Warehouse: @unchecked Sendable {
             report.add(pending)
             pending = LoadReport()
         }
-        let manifests = try listManifests()
         let done = try completedManifests()
+        let manifests = try listManifests(excluding: done)
         do {
             manifestLoop: for m in manifests where !done.contains(m.delivery + "/" + m.name) {
                 var ok = true
@@ -864,7 +874,7 @@ public final class Warehouse: @unchecked Sendable {
             defer { c.resetAll(); try? c.exec("COMMIT") }
             let done = try completedManifests(c)
             var oldestPendingMs: Int64?
-            for m in try listManifests() where !done.contains(m.delivery + "/" + m.name) {
+            for m in try listManifests(excluding: done) {
                 for e in m.entries where try !isLoaded(e.url, c) {
                     st.objectsPending += 1
                     st.recordsPending += e.records ?? 0

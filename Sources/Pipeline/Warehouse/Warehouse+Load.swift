@@ -26,8 +26,8 @@ extension Warehouse {
             report.add(pending)
             pending = LoadReport()
         }
-        let manifests = try listManifests()
         let done = try completedManifests()
+        let manifests = try listManifests(excluding: done)
         do {
             manifestLoop: for m in manifests where !done.contains(m.delivery + "/" + m.name) {
                 var ok = true

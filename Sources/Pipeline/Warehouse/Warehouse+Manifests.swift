@@ -15,16 +15,21 @@ extension Warehouse {
         var writtenMs: Int64?
     }
 
-    /// All manifests on disk in (delivery, name) order.
-    func listManifests() throws -> [Manifest] {
+    /// The manifests on disk whose "delivery/name" is not in `completed`, in (delivery, name) order.
+    /// Completed ones are neither read nor kept in the cache.
+    func listManifests(excluding completed: Set<String> = []) throws -> [Manifest] {
         let root = (lakeRoot as NSString).appendingPathComponent("_manifests")
         let fm = FileManager.default
         guard let deliveries = try? fm.contentsOfDirectory(atPath: root) else { return [] }
         var out: [Manifest] = []
+        defer {
+            let keep = Dictionary(out.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            cacheLock.lock(); manifestCache = keep; cacheLock.unlock()
+        }
         for d in deliveries.sorted() {
             let dir = (root as NSString).appendingPathComponent(d)
             guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() where n.hasSuffix(".json") {
+            for n in names.sorted() where n.hasSuffix(".json") && !completed.contains(d + "/" + n) {
                 let path = (dir as NSString).appendingPathComponent(n)
                 cacheLock.lock()
                 let cached = manifestCache[path]

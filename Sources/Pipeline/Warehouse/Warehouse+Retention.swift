@@ -45,7 +45,7 @@ extension Warehouse {
             defer { c.resetAll(); try? c.exec("COMMIT") }
             let done = try completedManifests(c)
             var oldestPendingMs: Int64?
-            for m in try listManifests() where !done.contains(m.delivery + "/" + m.name) {
+            for m in try listManifests(excluding: done) {
                 for e in m.entries where try !isLoaded(e.url, c) {
                     st.objectsPending += 1
                     st.recordsPending += e.records ?? 0

@@ -22,20 +22,14 @@ final class EnricherBox: @unchecked Sendable {
     var errors: [RecordError] = []
     var seq: [UInt8] = []
     /// Line buffers of earlier batches, handed back by `recycle` once applied (no fresh pages per poll).
-    var spareLines: [[UInt8]] = []
+    private var pool = LinePool()
     init(_ e: Enricher) { enricher = e }
 
-    func recycle(_ lines: inout [UInt8]) {
-        guard spareLines.count < 4 else { return }
-        var l: [UInt8] = []
-        swap(&l, &lines)
-        l.removeAll(keepingCapacity: true)
-        spareLines.append(l)
-    }
+    func recycle(_ lines: inout [UInt8]) { _ = pool.give(&lines, limit: 64 << 20) }
 
     func prepare(_ batch: ReadBatch, shardId: [UInt8], now: Int64) -> PreparedBatch {
         var out = PreparedBatch()
-        if let spare = spareLines.popLast() { out.lines = spare }
+        out.lines = pool.take()
         out.lines.reserveCapacity(batch.dataBytes * 2)
         out.items.reserveCapacity(batch.count)
         for i in 0..<batch.count {

@@ -33,12 +33,37 @@ final class PartitionBuffer {
         self.site = site; self.firstBufferedAtMs = firstBufferedAtMs; self.oldestArrivalMs = oldestArrivalMs
     }
 
-    /// The chunk of `shard`, created at `offset` when there is none yet.
-    @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64) -> ShardChunk {
+    /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
+    @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64, pool: inout LinePool) -> ShardChunk {
         if let c = chunks[shard] { return c }
         let c = ShardChunk(firstOffset: offset, lastOffset: offset, oldestArrivalMs: arrivalMs)
+        c.lines = pool.take()
         chunks[shard] = c
         return c
+    }
+}
+
+/// Emptied chunk buffers kept for the next chunks (their capacity, not their bytes): a chunk
+/// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
+struct LinePool {
+    private var lines: [[UInt8]] = []
+    private var bytes = 0
+
+    mutating func take() -> [UInt8] {
+        guard let l = lines.popLast() else { return [] }
+        bytes -= l.capacity
+        return l
+    }
+
+    /// Keeps `buffer`'s capacity (emptied) unless that passes `limit` bytes; false when not kept.
+    mutating func give(_ buffer: inout [UInt8], limit: Int) -> Bool {
+        guard bytes + buffer.capacity <= limit && lines.count < 4096 else { return false }
+        var l: [UInt8] = []
+        swap(&l, &buffer)
+        l.removeAll(keepingCapacity: true)
+        bytes += l.capacity
+        lines.append(l)
+        return true
     }
 }
 
@@ -72,10 +97,7 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private var buffers: [String: PartitionBuffer] = [:]
     private var bufferedBytes = 0
-    /// Emptied chunk buffers kept for the next chunks (their capacity, not their bytes): a chunk
-    /// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
-    private var spareLines: [[UInt8]] = []
-    private var spareBytes = 0
+    private var linePool = LinePool()
     /// Buffer capacity freed by flushes since glibc was last asked to give free pages back: big
     /// buffers come and go every flush, and glibc otherwise keeps the freed memory (the soak saw
     /// ~200 MB of it).
@@ -292,8 +314,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
                 buffers[site] = buf
             }
-            let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
-            if chunk.records == 0, chunk.lines.capacity == 0, let spare = spareLines.popLast() { chunk.lines = spare; spareBytes -= spare.capacity }
+            let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs, pool: &linePool)
             let added = item.lineEnd - item.lineStart
             p.lines.withUnsafeBytes { chunk.lines.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[item.lineStart..<item.lineEnd])) }
             chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
@@ -367,8 +388,7 @@ public final class DeliveryStream: @unchecked Sendable {
                     self.buffers[site] = buf
                 }
                 Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
-                let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs)
-                if chunk.records == 0, chunk.lines.capacity == 0, let spare = self.spareLines.popLast() { chunk.lines = spare; self.spareBytes -= spare.capacity }
+                let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs, pool: &self.linePool)
                 let before = chunk.lines.count
                 self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
                 let added = chunk.lines.count - before
@@ -505,15 +525,8 @@ public final class DeliveryStream: @unchecked Sendable {
             guard let b = buffers.removeValue(forKey: site) else { continue }
             bufferedBytes -= b.bytes
             for chunk in b.chunks.values {
-                guard spareBytes + chunk.lines.capacity <= spareLimit && spareLines.count < 4096 else {
-                    freedSinceTrim += chunk.lines.capacity
-                    continue
-                }
-                var lines = chunk.lines
-                chunk.lines = []
-                lines.removeAll(keepingCapacity: true)
-                spareBytes += lines.capacity
-                spareLines.append(lines)
+                let capacity = chunk.lines.capacity
+                if !linePool.give(&chunk.lines, limit: spareLimit) { freedSinceTrim += capacity }
             }
         }
         if freedSinceTrim >= Self.trimAfterFreedBytes {

@@ -155,15 +155,7 @@ final class LakeObjectReader {
         compressedBytesRead += Int64(n)
     }
 
-    private func reserve(_ n: Int) {
-        guard len + n > cap else { return }
-        var c = cap
-        while len + n > c { c *= 2 }
-        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
-        nb.update(from: buf, count: len)
-        buf.deallocate()
-        buf = nb; cap = c
-    }
+    private func reserve(_ n: Int) { RawBytes.reserve(&buf, capacity: &cap, used: len, more: n) }
 
     /// Decompresses more into the buffer; false at end of input.
     private func more() throws -> Bool {
@@ -456,3 +448,18 @@ enum LakeLineParser {
 /// The visitor key of an event: anon_id, else user_id, else fingerprint, else event_id.
 /// Documented in docs/WAREHOUSE.md; the same rule in `events.visitor` and `lake_events.visitor`.
 let visitorPrecedence: [EventColumn] = [.anonId, .userId, .fingerprint, .eventId]
+
+/// Growth of a manually managed byte buffer (the lake reader's and the line pipeline's blocks).
+enum RawBytes {
+    /// Makes room for `more` bytes after `used`, doubling the capacity and keeping the contents.
+    @inline(__always)
+    static func reserve(_ p: inout UnsafeMutablePointer<UInt8>, capacity: inout Int, used: Int, more: Int) {
+        guard used + more > capacity else { return }
+        var c = max(capacity, 1)
+        while used + more > c { c *= 2 }
+        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        nb.update(from: p, count: used)
+        p.deallocate()
+        p = nb; capacity = c
+    }
+}

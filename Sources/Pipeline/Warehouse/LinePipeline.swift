@@ -64,15 +64,7 @@ final class LineBlock {
     /// All the block's bytes: the `line` buffer that row spans index.
     var buffer: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: bytes, count: used) }
 
-    private func reserve(_ n: Int) {
-        guard used + n > cap else { return }
-        var c = cap
-        while used + n > c { c *= 2 }
-        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
-        nb.update(from: bytes, count: used)
-        bytes.deallocate()
-        bytes = nb; cap = c
-    }
+    private func reserve(_ n: Int) { RawBytes.reserve(&bytes, capacity: &cap, used: used, more: n) }
 
     /// Appends one line (and, for a parsed block, its parse). Caller checks `isFull` first.
     func append(_ line: UnsafeBufferPointer<UInt8>, number: Int, parse p: ParsedLine?) {

@@ -37,6 +37,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3"])]),
 
         .target(name: "Metrics", dependencies: [
+            "CEddy",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Sources/Metrics"),
         .target(name: "Pipeline", dependencies: [

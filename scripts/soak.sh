@@ -103,6 +103,7 @@ metric() { # name [agg]: sum (default) or max over all label sets
   awk -v n="$1" -v a="${2:-sum}" '$1 == n || index($1, n "{") == 1 { v = $NF + 0; s += v; if (v > m) m = v; c++ }
        END { if (!c) print "NA"; else if (a == "max") print m; else print s }' "$work/metrics.txt"
 }
+mib() { metric "$1" | awk '$1 == "NA" { print "NA"; next } { printf "%.1f", $1 / 1048576 }'; }
 # Probe body: 100 events of a site of its own, timestamps of the start of the soak (valid for 24 h).
 python3 - "$work/probe.ndjson" <<'PY'
 import sys, time
@@ -142,7 +143,7 @@ topmaps() { # pid → resident memory by mapped path (anonymous mappings togethe
       "/proc/$1/smaps" 2>/dev/null | sort -t$'\t' -k1,1 -rn | head -10
 }
 samples=$work/samples.tsv
-echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on" > "$samples"
+echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb" > "$samples"
 start=$(date +%s.%N)
 sc0=$(cpu "$server"); dc0=$(cpu "$dash"); t0=$start
 steady_n=$((minutes * 6))
@@ -176,7 +177,7 @@ PY
   # Whether loadgen was still running when this sample was taken: rows after it stopped are not
   # the steady state (the last one used to read 0 events/s and fail "throughput held").
   lon=0; [ -n "$loadgen" ] && kill -0 "$loadgen" 2>/dev/null && lon=1
-  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon" >> "$samples"
+  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)" >> "$samples"
   # Resident memory by mapping, once after the warm-up and at the end.
   [ "$i" = 6 ] && topmaps "$server" > "$work/maps-first.tsv"
   [ "$i" = $((steady_n - 1)) ] && topmaps "$server" > "$work/maps-last.tsv"
@@ -336,6 +337,7 @@ o.append("## Series (one character per 10 s sample; each line scaled to its own 
 o.append("```")
 series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), ("heap_mb", "  [heap] MiB"),
           ("anon_maps_mb", "  anon maps MiB"), ("n_anon_maps", "  anon maps #"),
+          ("malloc_used_mb", "  malloc used MiB"), ("malloc_free_mb", "  malloc free MiB"),
           ("rss_file_mb", " RssFile MiB"), ("db_map_mb", "  db mmap MiB"), ("rss_shmem_mb", " RssShmem MiB"),
           ("db_file_mb", "db+WAL on disk MiB"),
           ("server_fds", "server open files"), ("server_cpu_pct", "server CPU %"),

@@ -16,6 +16,17 @@ int eddy_syncfs(int fd) {
 #endif
 }
 
+void eddy_heap_usage(int64_t *in_use, int64_t *free_bytes) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 m = mallinfo2();
+    *in_use = (int64_t)(m.uordblks + m.hblkhd);
+    *free_bytes = (int64_t)m.fordblks;
+#else
+    *in_use = 0;
+    *free_bytes = 0;
+#endif
+}
+
 int eddy_release_free_memory(void) {
 #if defined(__GLIBC__)
     return malloc_trim(0);

@@ -21,4 +21,8 @@ int eddy_syncfs(int fd);
 /// memory was released, 0 otherwise (and on other C libraries).
 int eddy_release_free_memory(void);
 
+/// glibc's heap, all arenas (mallinfo2): bytes in allocated chunks and bytes held free (in the
+/// arenas and their top chunks, i.e. memory the process keeps but does not use). Zero elsewhere.
+void eddy_heap_usage(int64_t *in_use, int64_t *free_bytes);
+
 #endif

@@ -103,6 +103,8 @@ public enum PrometheusText {
         w.family("eddy_process_cpu_percent", .gauge, "CPU used, percent of one core", [([], .double(p.cpuPercent))])
         w.family("eddy_process_rss_bytes", .gauge, "Resident set size", [([], .int(p.rssBytes))])
         w.family("eddy_process_open_files", .gauge, "Open file descriptors", [([], .int(p.openFiles))])
+        w.family("eddy_process_heap_in_use_bytes", .gauge, "malloc: bytes in live allocations (glibc mallinfo2)", [([], .int(p.heapInUseBytes))])
+        w.family("eddy_process_heap_free_bytes", .gauge, "malloc: bytes held free in its arenas (fragmentation when it grows)", [([], .int(p.heapFreeBytes))])
         w.family("eddy_process_uptime_ms", .gauge, "Process uptime", [([], .int(p.uptimeMs))])
     }
 

@@ -310,6 +310,8 @@ struct JSONReader {
                     case "cpuPercent": s.process.cpuPercent = try r.double()
                     case "rssBytes": s.process.rssBytes = try r.int()
                     case "openFiles": s.process.openFiles = try r.int()
+                    case "heapInUseBytes": s.process.heapInUseBytes = try r.int()
+                    case "heapFreeBytes": s.process.heapFreeBytes = try r.int()
                     case "uptimeMs": s.process.uptimeMs = try r.int()
                     default: try r.skip()
                     }

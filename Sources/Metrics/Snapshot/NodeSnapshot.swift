@@ -173,8 +173,15 @@ public struct ProcessStats: Sendable, Codable, Equatable {
     public var rssBytes: Int64
     public var openFiles: Int64
     public var uptimeMs: Int64
-    public init(cpuPercent: Double = 0, rssBytes: Int64 = 0, openFiles: Int64 = 0, uptimeMs: Int64 = 0) {
+    /// malloc's view (glibc): bytes in live allocations, and bytes it holds free. RSS minus these
+    /// is mapped files, stacks and the binary; a growing `heapFreeBytes` is fragmentation, a growing
+    /// `heapInUseBytes` is live data (or a leak).
+    public var heapInUseBytes: Int64 = 0
+    public var heapFreeBytes: Int64 = 0
+    public init(cpuPercent: Double = 0, rssBytes: Int64 = 0, openFiles: Int64 = 0, uptimeMs: Int64 = 0,
+                heapInUseBytes: Int64 = 0, heapFreeBytes: Int64 = 0) {
         self.cpuPercent = cpuPercent; self.rssBytes = rssBytes; self.openFiles = openFiles; self.uptimeMs = uptimeMs
+        self.heapInUseBytes = heapInUseBytes; self.heapFreeBytes = heapFreeBytes
     }
 }
 

@@ -1,3 +1,4 @@
+import CEddy
 import Foundation
 
 /// CPU, resident memory and open files of this process, from /proc (Linux). Elsewhere the
@@ -16,6 +17,7 @@ public struct ProcessSampler: Sendable {
     public mutating func sample() -> ProcessStats {
         let now = clock.nowMs()
         var stats = ProcessStats(rssBytes: Self.residentBytes(), openFiles: Self.openFiles(), uptimeMs: now - startedAtMs)
+        eddy_heap_usage(&stats.heapInUseBytes, &stats.heapFreeBytes)
         if let ticks = Self.cpuTicks() {
             if lastCPUTicks >= 0, now > lastWallMs {
                 let hz = Double(sysconf(Int32(_SC_CLK_TCK)))

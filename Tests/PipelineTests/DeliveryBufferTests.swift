@@ -50,7 +50,7 @@ final class DeliveryBufferTests: XCTestCase {
         ])
         let manifests = try h.lake.list(prefix: "_manifests/events")
         XCTAssertEqual(manifests.count, 1)
-        XCTAssertTrue(manifests[0].hasPrefix("_manifests/events/0000000\(deliveryT0)-shardId-000000000000-100000000000000000000"), manifests[0])
+        XCTAssertTrue(manifests[0].hasPrefix("_manifests/events/dt=2025-11-26/hr=09/0000000\(deliveryT0)-shardId-000000000000-100000000000000000000"), manifests[0])
         let m = try JSONSerialization.jsonObject(with: Data(try h.lake.read(manifests[0]))) as! [String: Any]
         let entries = m["entries"] as! [[String: Any]]
         XCTAssertEqual(entries.map { $0["url"] as! String }.sorted(), keys)

@@ -20,7 +20,7 @@ final class WarehouseManifestCacheTests: XCTestCase {
             _ = try lake.writeSimulated(events: 3_000, sites: 5, seed: UInt64(round + 1),
                                         startMs: 1_795_651_200_000 + Int64(round) * 3_600_000,
                                         objectRecords: 100, objectsPerManifest: 2)
-            let onDisk = try FileManager.default.contentsOfDirectory(atPath: mdir).filter { $0.hasSuffix(".json") }.count
+            let onDisk = manifestFiles(under: mdir).count
             let fresh = onDisk - total
             XCTAssertGreaterThan(fresh, 5, "round \(round) wrote too few manifests to tell")
             // Pending: the stats pass lists (and caches) the new manifests and none of the loaded ones.

@@ -9,6 +9,14 @@ func makeTempDataDir(_ name: String = #function) -> String {
     return dir
 }
 
+/// Paths of the manifest files below `dir` (any depth: `dt=…/hr=…/` or the older flat layout), sorted.
+func manifestFiles(under dir: String) -> [String] {
+    var out: [String] = []
+    let e = FileManager.default.enumerator(atPath: dir)
+    while let rel = e?.nextObject() as? String { if rel.hasSuffix(".json") { out.append(dir + "/" + rel) } }
+    return out.sorted()
+}
+
 /// A hand-built enriched lake line.
 func lakeLine(id: String, site: String = "a", visitor: String, ts: Int64, type: String = "page_view", path: String = "/",
               value: Double? = nil, bot: Bool = false, channel: String = "Direct", country: String = "DE",
@@ -49,9 +57,11 @@ final class WarehouseLoadingTests: XCTestCase {
         XCTAssertEqual(first.rowsInserted, written)
         XCTAssertEqual(try count(w, "SELECT count(*) FROM events"), Int64(written))
         // Replay every manifest under new names (a flush retried after a crash) and load again.
+        // The copies go to the flat layout of older lakes, which loaders still read.
         let mdir = dir + "/lake/_manifests/events"
-        for n in try FileManager.default.contentsOfDirectory(atPath: mdir) {
-            try FileManager.default.copyItem(atPath: mdir + "/" + n, toPath: mdir + "/99999999999999999999-replay-" + n)
+        for path in manifestFiles(under: mdir) {
+            let n = (path as NSString).lastPathComponent
+            try FileManager.default.copyItem(atPath: path, toPath: mdir + "/99999999999999999999-replay-" + n)
         }
         let second = try w.loadPending()
         XCTAssertEqual(second.rowsInserted, 0)

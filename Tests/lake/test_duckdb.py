@@ -49,7 +49,7 @@ def main(data):
                              format='newline_delimited')""").fetchone()[0]
     check("failure records under errors/", errors, expected["errors"])
     manifests = con.execute(f"""select sum(e.meta.records) from (select unnest(entries) as e
-                                from read_json_auto('{lake}/_manifests/*/*.json'))""").fetchone()[0]
+                                from read_json_auto('{lake}/_manifests/**/*.json'))""").fetchone()[0]
     check("records listed by manifests", int(manifests), expected["events"])
     if failures:
         print(f"{len(failures)} check(s) failed")

@@ -21,9 +21,14 @@ enum LakeLayout {
         "\(delivery)-\(shardId)-\(first)-\(last)\(ext)"
     }
 
+    /// `_manifests/<delivery>/dt=…/hr=…/<20-digit ms>-<shard>-<first>.json`, under the hour it was
+    /// written in: a loader lists only the hours that may still change, not every manifest ever
+    /// written. (Before 2026-11-26 manifests sat directly in `_manifests/<delivery>/`; loaders still
+    /// read that layout.)
     static func manifestKey(delivery: String, nowMs: Int64, shardId: String, first: SequenceNumber) -> String {
         let t = String(max(0, nowMs))
-        return "_manifests/\(delivery)/" + String(repeating: "0", count: max(0, 20 - t.count)) + t + "-\(shardId)-\(first).json"
+        let (d, h) = dateHour(max(0, nowMs))
+        return "_manifests/\(delivery)/dt=\(d)/hr=\(h)/" + String(repeating: "0", count: max(0, 20 - t.count)) + t + "-\(shardId)-\(first).json"
     }
 
     struct ObjectName: Equatable {

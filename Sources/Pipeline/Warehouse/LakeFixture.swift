@@ -42,7 +42,8 @@ public struct LakeFixture: Sendable {
         let list = entries.map {
             "{\"url\":\"\($0.url)\",\"mandatory\":\($0.mandatory),\"meta\":{\"content_length\":\($0.bytes),\"records\":\($0.records)}}"
         }.joined(separator: ",")
-        let path = "\(lakeRoot)/_manifests/\(delivery)/\(Self.pad20(Int(timeMs)))-\(shard)-\(Self.pad20(firstSeq)).json"
+        let (dt, hr) = Self.partition(arrivalMs: timeMs)
+        let path = "\(lakeRoot)/_manifests/\(delivery)/dt=\(dt)/hr=\(hr)/\(Self.pad20(Int(timeMs)))-\(shard)-\(Self.pad20(firstSeq)).json"
         try atomicWrite(Array("{\"entries\":[\(list)]}".utf8), to: path)
         return path
     }

@@ -26,10 +26,9 @@ extension Warehouse {
             report.add(pending)
             pending = LoadReport()
         }
-        let done = try completedManifests()
-        let manifests = try listManifests(excluding: done)
+        let manifests = try listManifests()
         do {
-            manifestLoop: for m in manifests where !done.contains(m.delivery + "/" + m.name) {
+            manifestLoop: for m in manifests {
                 var ok = true
                 var batch: [(url: String, path: String)] = []
                 var local = LoadReport()
@@ -110,6 +109,7 @@ extension Warehouse {
             let tInsert = DispatchTime.now().uptimeNanoseconds
             var strings = ByteInterner()
             var rows: [BatchRow] = []
+            var newestOfBatch: Int64?
             rows.reserveCapacity(items.count * 5_000)
             // Decompression and the JSON scan run on a second thread, a few blocks ahead of the inserts.
             let pipe = LinePipeline(paths: items.map { $0.path }, parse: true)
@@ -173,9 +173,14 @@ extension Warehouse {
                     .integer(Int64(inserted)), .integer(bytesRead),
                     newestTs.map { .integer($0) } ?? .null, newestArrival.map { .integer($0) } ?? .null, .integer(now()))
                 local.objectsLoaded += 1
+                if let t = newestTs { newestOfBatch = max(newestOfBatch ?? t, t) }
                 local.rowsInserted += inserted
                 local.duplicateRows += duplicates
                 local.expiredRows += expired
+            }
+            if local.objectsLoaded > 0 {
+                try c.statement("UPDATE load_totals SET rows_inserted = rows_inserted + ?1, newest_ts = max(coalesce(newest_ts, ?2), coalesce(?2, newest_ts))")
+                    .run(.integer(Int64(local.rowsInserted)), newestOfBatch.map { .integer($0) } ?? .null)
             }
             let tDerived = DispatchTime.now().uptimeNanoseconds
             if !rows.isEmpty { try maintainDerived(rows: &rows, strings: &strings, lastOldId: batchLastOldId) }

@@ -5,6 +5,16 @@ import Foundation
 extension Warehouse {
     // MARK: Manifests
 
+    /// What a listing learnt of one directory under `_manifests/`.
+    struct ManifestDirState {
+        var mtimeNs: Int64
+        /// No pending manifest directly inside, and the mtime predates the listing (not racy).
+        var settled: Bool
+        /// Settled, and so is every directory below.
+        var deepSettled: Bool
+        var subdirs: [String]
+    }
+
     struct Manifest {
         struct Entry { var url: String; var mandatory: Bool; var contentLength: Int64?; var records: Int64? }
         var delivery: String
@@ -15,45 +25,132 @@ extension Warehouse {
         var writtenMs: Int64?
     }
 
-    /// The manifests on disk whose "delivery/name" is not in `completed`, in (delivery, name) order.
-    /// Completed ones are neither read nor kept in the cache.
-    func listManifests(excluding completed: Set<String> = []) throws -> [Manifest] {
+    /// The manifests on disk not yet in `loaded_manifests` (as `c` sees it), in (delivery, name) order.
+    ///
+    /// Manifests live under `_manifests/<delivery>/dt=…/hr=…/` (the hour they were written in; older
+    /// lakes have them directly under `<delivery>/`, still read). Listing every manifest ever written
+    /// on every loader pass and every stats call (several a second) made a node's CPU grow with its
+    /// age, so a directory is remembered as *settled* once a listing found no pending manifest in it
+    /// and its mtime was already older than `racyMtimeNs` (a rename in the same clock tick as the
+    /// listing leaves the mtime unchanged, as git's "racy" index entries). A settled directory is
+    /// only `stat`ed: a new manifest changes its mtime and it is listed again. A whole day is skipped,
+    /// not even `stat`ed, once everything in it is settled and the newest manifest seen anywhere was
+    /// written more than `dayRetireMs` after the day ended (by the writers' clock, from the names:
+    /// a manifest is named and placed by the time it is written, so no new one can land there).
+    /// Completed manifests are neither read nor cached.
+    func listManifests(_ c: SQLiteConnection? = nil) throws -> [Manifest] {
+        let conn = c ?? writer
         let root = (lakeRoot as NSString).appendingPathComponent("_manifests")
         let fm = FileManager.default
         guard let deliveries = try? fm.contentsOfDirectory(atPath: root) else { return [] }
+        let done = try conn.statement("SELECT 1 FROM loaded_manifests WHERE delivery = ? AND name = ?")
+        let listStartNs = Self.wallNs()
         var out: [Manifest] = []
         defer {
             let keep = Dictionary(out.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             cacheLock.lock(); manifestCache = keep; cacheLock.unlock()
         }
+        cacheLock.lock()
+        let newest = newestManifestMs
+        cacheLock.unlock()
+        var newestSeen = newest
+
+        /// Lists `dir` (or trusts its settled state), appending pending manifests; returns whether
+        /// the directory and everything below it is settled.
+        func walk(_ dir: String, delivery: String) throws -> Bool {
+            var st = stat()
+            guard lstat(dir, &st) == 0 else { return true }
+            let mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            cacheLock.lock()
+            let known = manifestDirs[dir]
+            cacheLock.unlock()
+            let name = (dir as NSString).lastPathComponent
+            if let known, known.deepSettled, let end = Self.dayEndMs(name), newest - end > Self.dayRetireMs {
+                return true
+            }
+            var subdirs: [String]
+            var settledHere: Bool
+            if let known, known.settled, known.mtimeNs == mtimeNs {
+                subdirs = known.subdirs
+                settledHere = true
+            } else {
+                guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return true }
+                subdirs = []
+                settledHere = mtimeNs < listStartNs - Self.racyMtimeNs
+                for n in names.sorted() {
+                    let path = (dir as NSString).appendingPathComponent(n)
+                    if n.hasSuffix(".json") {
+                        if let ms = Int64(n.prefix(while: { $0.isNumber })) { newestSeen = max(newestSeen, ms) }
+                        sqlite3_reset(done.s)
+                        done.bind(1, delivery); done.bind(2, n)
+                        if try done.step() { continue }
+                        settledHere = false
+                        out.append(try manifest(at: path, delivery: delivery, name: n))
+                    } else if n.hasPrefix("dt=") || n.hasPrefix("hr=") {
+                        subdirs.append(path)
+                    }
+                }
+            }
+            var deep = settledHere
+            for sub in subdirs where !(try walk(sub, delivery: delivery)) { deep = false }
+            cacheLock.lock()
+            manifestDirs[dir] = ManifestDirState(mtimeNs: mtimeNs, settled: settledHere, deepSettled: deep, subdirs: subdirs)
+            cacheLock.unlock()
+            return deep
+        }
+        defer { sqlite3_reset(done.s) }
         for d in deliveries.sorted() {
             let dir = (root as NSString).appendingPathComponent(d)
-            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() where n.hasSuffix(".json") && !completed.contains(d + "/" + n) {
-                let path = (dir as NSString).appendingPathComponent(n)
-                cacheLock.lock()
-                let cached = manifestCache[path]
-                cacheLock.unlock()
-                if let cached { out.append(cached); continue }
-                guard let data = fm.contents(atPath: path),
-                      let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      let entries = obj["entries"] as? [[String: Any]] else {
-                    throw LakeReadError(path: path, message: "not a manifest ({\"entries\":[…]})")
-                }
-                let es = entries.compactMap { e -> Manifest.Entry? in
-                    guard let url = e["url"] as? String else { return nil }
-                    let meta = e["meta"] as? [String: Any]
-                    return Manifest.Entry(url: url, mandatory: (e["mandatory"] as? Bool) ?? false,
-                                          contentLength: (meta?["content_length"] as? NSNumber)?.int64Value,
-                                          records: (meta?["records"] as? NSNumber)?.int64Value)
-                }
-                let m = Manifest(delivery: d, name: n, path: path, entries: es,
-                                 writtenMs: Int64(n.prefix(while: { $0.isNumber })))
-                cacheLock.lock(); manifestCache[path] = m; cacheLock.unlock()
-                out.append(m)
-            }
+            let before = out.count
+            _ = try walk(dir, delivery: d)
+            // Legacy flat files and dated ones interleave by name (their 20-digit time prefix).
+            out[before...].sort { $0.name < $1.name }
         }
+        cacheLock.lock(); newestManifestMs = max(newestManifestMs, newestSeen); cacheLock.unlock()
         return out
+    }
+
+    /// A parsed manifest, from the cache of pending ones or from disk.
+    private func manifest(at path: String, delivery: String, name: String) throws -> Manifest {
+        cacheLock.lock()
+        let cached = manifestCache[path]
+        cacheLock.unlock()
+        if let cached { return cached }
+        guard let data = FileManager.default.contents(atPath: path),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let entries = obj["entries"] as? [[String: Any]] else {
+            throw LakeReadError(path: path, message: "not a manifest ({\"entries\":[…]})")
+        }
+        let es = entries.compactMap { e -> Manifest.Entry? in
+            guard let url = e["url"] as? String else { return nil }
+            let meta = e["meta"] as? [String: Any]
+            return Manifest.Entry(url: url, mandatory: (e["mandatory"] as? Bool) ?? false,
+                                  contentLength: (meta?["content_length"] as? NSNumber)?.int64Value,
+                                  records: (meta?["records"] as? NSNumber)?.int64Value)
+        }
+        let m = Manifest(delivery: delivery, name: name, path: path, entries: es,
+                         writtenMs: Int64(name.prefix(while: { $0.isNumber })))
+        cacheLock.lock(); manifestCache[path] = m; cacheLock.unlock()
+        return m
+    }
+
+    /// A directory's mtime within this much of a listing's start is not trusted to settle it.
+    static let racyMtimeNs: Int64 = 2_000_000_000
+    /// A day directory is retired this long after its end (by the newest manifest's time).
+    static let dayRetireMs: Int64 = 2 * 3_600_000
+
+    static func wallNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// End of the day named by a `dt=YYYY-MM-DD` directory, epoch ms; nil for other names.
+    static func dayEndMs(_ name: String) -> Int64? {
+        guard name.hasPrefix("dt="), name.utf8.count == 13 else { return nil }
+        let p = name.dropFirst(3).split(separator: "-")
+        guard p.count == 3, let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]) else { return nil }
+        return Int64(RFC3339.daysFromCivil(year: y, month: m, day: d) + 1) * 86_400_000
     }
 
     /// Resolves a manifest url (relative to the lake root; an `s3://bucket/` or `file://` prefix is
@@ -63,13 +160,6 @@ extension Warehouse {
         if u.hasPrefix("file://") { return String(u.dropFirst(7)) }
         if u.hasPrefix("s3://") { u = String(u.dropFirst(5)); if let i = u.firstIndex(of: "/") { u = String(u[u.index(after: i)...]) } }
         return (lakeRoot as NSString).appendingPathComponent(u)
-    }
-
-    func completedManifests(_ c: SQLiteConnection? = nil) throws -> Set<String> {
-        let s = try (c ?? writer).statement("SELECT delivery || '/' || name FROM loaded_manifests")
-        var out = Set<String>()
-        while try s.step() { out.insert(s.text(0) ?? "") }
-        return out
     }
 
     func isLoaded(_ url: String, _ c: SQLiteConnection? = nil) throws -> Bool {

@@ -43,17 +43,19 @@ extension Warehouse {
             c.resetAll()
             try c.exec("BEGIN")
             defer { c.resetAll(); try? c.exec("COMMIT") }
-            let done = try completedManifests(c)
             var oldestPendingMs: Int64?
-            for m in try listManifests(excluding: done) {
+            for m in try listManifests(c) {
                 for e in m.entries where try !isLoaded(e.url, c) {
                     st.objectsPending += 1
                     st.recordsPending += e.records ?? 0
                     if let w = m.writtenMs { oldestPendingMs = min(oldestPendingMs ?? w, w) }
                 }
             }
-            st.rowsLoaded = try c.scalarInt("SELECT coalesce(sum(rows_inserted), 0) FROM loaded_objects") ?? 0
-            st.newestEventLoadedMs = try c.scalarInt("SELECT max(newest_ts) FROM loaded_objects")
+            let totals = try c.statement("SELECT rows_inserted, newest_ts FROM load_totals")
+            if try totals.step() {
+                st.rowsLoaded = totals.int(0)
+                st.newestEventLoadedMs = totals.isNull(1) ? nil : totals.int(1)
+            }
             st.lagMs = oldestPendingMs.map { max(0, now() - $0) } ?? 0
         } catch {}
         return st

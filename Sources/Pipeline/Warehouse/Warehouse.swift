@@ -68,13 +68,18 @@ public final class Warehouse: @unchecked Sendable {
     private var stopping = false
     var lastRetentionMs: Int64 = 0
     /// Parsed manifests by path (manifests are immutable once renamed into place). Holds the
-    /// pending ones only: `listManifests(excluding:)` replaces it with what it returned, so a
+    /// pending ones only: `listManifests` replaces it with what it returned, so a
     /// completed manifest leaves it (it used to keep every manifest ever written: ~240 a minute at
     /// 15k events/s, about 0.4 MB a minute of heap that never came back).
     var manifestCache: [String: Manifest] = [:]
     /// Manifests held by the cache (for tests).
     var manifestCacheCount: Int { cacheLock.lock(); defer { cacheLock.unlock() }; return manifestCache.count }
     let cacheLock = NSLock()
+    /// What the last listing learnt of each manifest directory (under `cacheLock`); lets a listing
+    /// skip hours whose manifests are all loaded. See `listManifests`.
+    var manifestDirs: [String: ManifestDirState] = [:]
+    /// Newest manifest time seen (ms, from names: the writers' clock), for retiring whole days.
+    var newestManifestMs: Int64 = 0
     /// Stats read through their own connection and lock, so the dashboard never waits for a load.
     let statsLock = NSLock()
     var statsConn: SQLiteConnection?

@@ -122,4 +122,17 @@ final class RobustnessTests: XCTestCase {
         XCTAssertGreaterThan(x, 0)
         XCTAssertGreaterThanOrEqual(sampler.sample().cpuPercent, 0)
     }
+
+    /// malloc's figures move with live allocations (glibc; this suite runs on Linux).
+    func testProcessSamplerSeesHeapAllocations() {
+        var sampler = ProcessSampler()
+        let before = sampler.sample().heapInUseBytes
+        XCTAssertGreaterThan(before, 0)
+        let block = UnsafeMutableRawPointer.allocate(byteCount: 64 << 20, alignment: 16)
+        block.initializeMemory(as: UInt8.self, repeating: 1, count: 64 << 20)
+        let during = sampler.sample().heapInUseBytes
+        block.deallocate()
+        XCTAssertGreaterThan(during - before, 60 << 20)
+        XCTAssertLessThan(sampler.sample().heapInUseBytes, during - (60 << 20))
+    }
 }

@@ -21,6 +21,10 @@ int eddy_syncfs(int fd);
 /// memory was released, 0 otherwise (and on other C libraries).
 int eddy_release_free_memory(void);
 
+/// Sets glibc's mmap threshold to `bytes` (fixed: no dynamic raising), so buffers at least that
+/// large are mapped on their own and go back to the kernel when freed. Returns 1 when set.
+int eddy_fix_mmap_threshold(int bytes);
+
 /// glibc's heap, all arenas (mallinfo2): bytes in allocated chunks and bytes held free (in the
 /// arenas and their top chunks, i.e. memory the process keeps but does not use). Zero elsewhere.
 void eddy_heap_usage(int64_t *in_use, int64_t *free_bytes);

@@ -72,6 +72,8 @@ final class WarehouseManifestListingTests: XCTestCase {
                                      oldestArrivalMs: day0, firstSeq: 1, lastSeq: 1)
         try lake.writeManifest([e], timeMs: day0 + 3_600_000, firstSeq: 1)
         let w = try warehouse(dir)
+        // The reader's clock is two days on; the writers' clock (manifest names) decides here.
+        w.now = { day0 + 2 * 86_400_000 }
         XCTAssertEqual(try w.loadPending().rowsInserted, 1)
         let dayDir = (hourDir(dir, day0) as NSString).deletingLastPathComponent
         age(hourDir(dir, day0 + 3_600_000)); age(dayDir)
@@ -102,6 +104,16 @@ final class WarehouseManifestListingTests: XCTestCase {
         try Data("{\"entries\":[]}".utf8).write(to: URL(fileURLWithPath: impossible))
         XCTAssertEqual(try w.listManifests().count, 0, "a retired day was listed")
         XCTAssertEqual(w.stats().rowsLoaded, 4)
+        // Had this process's clock been only an hour past that day, the writers' clock alone would
+        // not retire it (a writer running ahead must not hide today).
+        try FileManager.default.removeItem(atPath: impossible)
+        for h in [day0 + 3_600_000, day0 + 5 * 3_600_000] { age(hourDir(dir, h)) }
+        let fresh = try warehouse(dir)
+        fresh.now = { day0 + 86_400_000 + 3_600_000 }
+        XCTAssertEqual(try fresh.listManifests().count, 0)
+        XCTAssertEqual(fresh.manifestDirs[dayDir]?.deepSettled, true)
+        try Data("{\"entries\":[]}".utf8).write(to: URL(fileURLWithPath: impossible))
+        XCTAssertEqual(try fresh.listManifests().map(\.name), ["00000001795654800001-shardId-000000000000-9.json"])
     }
 
     func testTheLedgerTotalsFollowLoadsAndSurviveReopening() throws {

@@ -34,9 +34,10 @@ extension Warehouse {
     /// and its mtime was already older than `racyMtimeNs` (a rename in the same clock tick as the
     /// listing leaves the mtime unchanged, as git's "racy" index entries). A settled directory is
     /// only `stat`ed: a new manifest changes its mtime and it is listed again. A whole day is skipped,
-    /// not even `stat`ed, once everything in it is settled and the newest manifest seen anywhere was
-    /// written more than `dayRetireMs` after the day ended (by the writers' clock, from the names:
-    /// a manifest is named and placed by the time it is written, so no new one can land there).
+    /// not even `stat`ed, once everything in it is settled and both the newest manifest seen anywhere
+    /// (the writers' clock, from the names) and this process's clock are more than `dayRetireMs`
+    /// past the day's end: a manifest is named and placed by the time it is written, so no new one
+    /// can land there.
     /// Completed manifests are neither read nor cached.
     func listManifests(_ c: SQLiteConnection? = nil) throws -> [Manifest] {
         let conn = c ?? writer
@@ -54,6 +55,8 @@ extension Warehouse {
         let newest = newestManifestMs
         cacheLock.unlock()
         var newestSeen = newest
+        // A day retires by both clocks: one writer's clock running ahead must not retire today.
+        let horizon = min(newest, now())
 
         /// Lists `dir` (or trusts its settled state), appending pending manifests; returns whether
         /// the directory and everything below it is settled.
@@ -65,7 +68,7 @@ extension Warehouse {
             let known = manifestDirs[dir]
             cacheLock.unlock()
             let name = (dir as NSString).lastPathComponent
-            if let known, known.deepSettled, let end = Self.dayEndMs(name), newest - end > Self.dayRetireMs {
+            if let known, known.deepSettled, let end = Self.dayEndMs(name), horizon - end > Self.dayRetireMs {
                 return true
             }
             var subdirs: [String]

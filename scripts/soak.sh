@@ -143,7 +143,7 @@ topmaps() { # pid → resident memory by mapped path (anonymous mappings togethe
       "/proc/$1/smaps" 2>/dev/null | sort -t$'\t' -k1,1 -rn | head -10
 }
 samples=$work/samples.tsv
-echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb" > "$samples"
+echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open" > "$samples"
 start=$(date +%s.%N)
 sc0=$(cpu "$server"); dc0=$(cpu "$dash"); t0=$start
 steady_n=$((minutes * 6))
@@ -177,7 +177,7 @@ PY
   # Whether loadgen was still running when this sample was taken: rows after it stopped are not
   # the steady state (the last one used to read 0 events/s and fail "throughput held").
   lon=0; [ -n "$loadgen" ] && kill -0 "$loadgen" 2>/dev/null && lon=1
-  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)" >> "$samples"
+  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)" >> "$samples"
   # Resident memory by mapping, once after the warm-up and at the end.
   [ "$i" = 6 ] && topmaps "$server" > "$work/maps-first.tsv"
   [ "$i" = $((steady_n - 1)) ] && topmaps "$server" > "$work/maps-last.tsv"
@@ -211,6 +211,13 @@ def num(x):
     except ValueError: return None
 col = {h: [num(r[i]) if i < len(r) else None for r in rows] for i, h in enumerate(head)}
 t = col["t_s"]
+# The heap outside the two stores that are bounded by configuration and fill over minutes: the live
+# aggregates (open sessions for a 30-minute inactivity window, up to maxSessions; sketches) and the
+# delivery buffers (up to the memory budget, refilled every interval).
+n = len(t)
+def g(name, i): return col.get(name, [None] * n)[i]
+col["rest_anon_mb"] = [None if None in (g("rss_anon_mb", i), g("live_mem_mb", i), g("delivery_buf_mb", i))
+                       else g("rss_anon_mb", i) - g("live_mem_mb", i) - g("delivery_buf_mb", i) for i in range(n)]
 blocks = "▁▂▃▄▅▆▇█"
 def spark(xs):
     v = [x for x in xs if x is not None]
@@ -257,6 +264,16 @@ if an1 and an3 is not None:
             "(flat means < +10 % after the first minute, or levelled off: ≤ 0.5 MiB/min in the last third)")
 else:
     verdict("server heap (RssAnon)", False, "no samples")
+r1, r3 = med("rest_anon_mb", first), med("rest_anon_mb", last)
+if r1 and r3 is not None:
+    g3, s3 = (r3 - r1) / r1 * 100, slope("rest_anon_mb", a3)
+    lv1, lv3 = med("live_mem_mb", first), med("live_mem_mb", last)
+    db_1, db_3 = med("delivery_buf_mb", first), med("delivery_buf_mb", last)
+    verdict("heap outside live state and delivery buffers", g3 < 10 or (s3 is not None and s3 <= 0.5),
+            f"{f(r1)} → {f(r3)} MiB ({g3:+.1f} %), slope {f(s3, 2)} MiB/min in the last third; RssAnon less the live aggregates "
+            f"({f(lv1)} → {f(lv3)} MiB: open sessions {f(med('sessions_open', first), 0)} → {f(med('sessions_open', last), 0)}, "
+            f"bounded by maxSessions) and the delivery buffers ({f(db_1)} → {f(db_3)} MiB, bounded by the memory budget), "
+            "judged like RssAnon")
 fi1, fi3 = med("rss_file_mb", first), med("rss_file_mb", last)
 db1, db3, dbmax = med("db_map_mb", first), med("db_map_mb", last), mx("db_map_mb", steady)
 if fi1 is not None and fi3 is not None and db1 is not None and db3 is not None:
@@ -338,6 +355,7 @@ o.append("```")
 series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), ("heap_mb", "  [heap] MiB"),
           ("anon_maps_mb", "  anon maps MiB"), ("n_anon_maps", "  anon maps #"),
           ("malloc_used_mb", "  malloc used MiB"), ("malloc_free_mb", "  malloc free MiB"),
+          ("live_mem_mb", "  live state MiB"), ("delivery_buf_mb", "  delivery buf MiB"), ("rest_anon_mb", "  rest MiB"),
           ("rss_file_mb", " RssFile MiB"), ("db_map_mb", "  db mmap MiB"), ("rss_shmem_mb", " RssShmem MiB"),
           ("db_file_mb", "db+WAL on disk MiB"),
           ("server_fds", "server open files"), ("server_cpu_pct", "server CPU %"),

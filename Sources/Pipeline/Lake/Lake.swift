@@ -27,11 +27,30 @@ public protocol Lake: Sendable {
     /// Puts several objects; each is atomic, and all are durable when it returns. A store may
     /// overlap their writes and syncs (the local one does).
     func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws
+    /// Puts one object per key whose bytes `produce(i)` makes (called once per index, from up to
+    /// `workers` threads at once), with `putAll`'s guarantees. A store may write each object as
+    /// soon as it is produced, overlapping the producing (compression) with the writes.
+    func putAll(keys: [String], workers: Int, produce: @escaping (Int) throws -> [UInt8]) throws
 }
 
 extension Lake {
     public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
         for o in objects { try put(o.key, o.bytes) }
+    }
+
+    public func putAll(keys: [String], workers: Int, produce: @escaping (Int) throws -> [UInt8]) throws {
+        try putAll(Self.produceAll(keys: keys, workers: workers, produce))
+    }
+
+    /// Every object's bytes, produced on up to `workers` threads.
+    static func produceAll(keys: [String], workers: Int, _ produce: @escaping (Int) throws -> [UInt8]) throws -> [(key: String, bytes: [UInt8])] {
+        var bodies = [[UInt8]](repeating: [], count: keys.count)
+        let lock = NSLock()
+        try parallelFor(keys.count, workers: max(1, workers)) { i in
+            let b = try produce(i)
+            lock.lock(); bodies[i] = b; lock.unlock()
+        }
+        return keys.indices.map { (keys[$0], bodies[$0]) }
     }
 }
 
@@ -170,8 +189,18 @@ public final class LocalLake: Lake, @unchecked Sendable {
             }
         }
         let ordered = missing.sorted { $0.count < $1.count }
-        for m in ordered where mkdir(m, 0o755) != 0 && errno != EEXIST {
-            throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
+        // Parents before children, one depth at a time; within a depth the mkdirs run on two
+        // threads (ext4 spends most of a mkdir finding a free inode, and different parents do
+        // not serialise on each other's directory lock).
+        var byDepth: [Int: [String]] = [:]
+        for m in ordered { byDepth[m.utf8.reduce(0) { $0 + ($1 == 0x2F ? 1 : 0) }, default: []].append(m) }
+        for depth in byDepth.keys.sorted() {
+            let level = byDepth[depth] ?? []
+            try parallelFor(level.count, workers: level.count >= 16 ? 2 : 1) { i in
+                if mkdir(level[i], 0o755) != 0 && errno != EEXIST {
+                    throw LakeError(.io, key: level[i], "mkdir: \(FileIO.errnoText())")
+                }
+            }
         }
         if viaFilesystem {
             if !ordered.isEmpty { try syncFilesystem(key: String(ordered[0].dropFirst(realRoot.count + 1))) }
@@ -222,33 +251,48 @@ public final class LocalLake: Lake, @unchecked Sendable {
     public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
         if objects.count <= 1 { for o in objects { try put(o.key, o.bytes) }; return }
         let viaFilesystem = batchSync == .filesystem && objects.count >= Self.filesystemSyncThreshold
-        let paths = try objects.map { try path($0.key) }
+        try putAll(keys: objects.map(\.key), workers: viaFilesystem ? 2 : LocalLake.syncWorkers, viaFilesystem: viaFilesystem) { objects[$0].bytes }
+    }
+
+    /// The same for bytes made by `produce`: with `BatchSync.filesystem` each worker writes the
+    /// temp file of the object it just produced (compression and writes overlap; no object waits
+    /// in memory for the others). Per-file syncs produce everything first, then write on
+    /// `syncWorkers` threads, whose fsyncs overlap.
+    public func putAll(keys: [String], workers: Int, produce: @escaping (Int) throws -> [UInt8]) throws {
+        let viaFilesystem = batchSync == .filesystem && keys.count >= Self.filesystemSyncThreshold
+        if !viaFilesystem { try putAll(Self.produceAll(keys: keys, workers: workers, produce)); return }
+        try putAll(keys: keys, workers: max(1, workers), viaFilesystem: true, produce)
+    }
+
+    private func putAll(keys: [String], workers: Int, viaFilesystem: Bool, _ produce: @escaping (Int) throws -> [UInt8]) throws {
+        let paths = try keys.map { try path($0) }
         let dirs = Array(Set(paths.map { Self.parent($0) })).sorted()
         try ensureDirectories(dirs, viaFilesystem: viaFilesystem)
-        lock.lock(); let base = tmpCounter; tmpCounter += UInt64(objects.count); lock.unlock()
+        lock.lock(); let base = tmpCounter; tmpCounter += UInt64(keys.count); lock.unlock()
         let pid = getpid()
         let tmps = paths.enumerated().map { i, p in
             Self.parent(p) + "/." + Self.lastComponent(p) + ".tmp-\(pid)-\(base + UInt64(i) + 1)"
         }
         do {
-            try parallelFor(objects.count, workers: viaFilesystem ? 2 : LocalLake.syncWorkers) { i in
+            try parallelFor(keys.count, workers: workers) { i in
+                let bytes = try produce(i)
                 let fd = open(tmps[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                if fd < 0 { throw LakeError(.io, key: objects[i].key, "cannot create \(tmps[i]): \(FileIO.errnoText())") }
+                if fd < 0 { throw LakeError(.io, key: keys[i], "cannot create \(tmps[i]): \(FileIO.errnoText())") }
                 defer { close(fd) }
-                try objects[i].bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
-                if !viaFilesystem, fsync(fd) != 0 { throw LakeError(.io, key: objects[i].key, "fsync: \(FileIO.errnoText())") }
+                try bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
+                if !viaFilesystem, fsync(fd) != 0 { throw LakeError(.io, key: keys[i], "fsync: \(FileIO.errnoText())") }
             }
-            if viaFilesystem { try syncFilesystem(key: objects[0].key) }
+            if viaFilesystem { try syncFilesystem(key: keys[0]) }
         } catch {
             for t in tmps { unlink(t) }
             throw error
         }
-        for i in 0..<objects.count where FileIO.injectedFault(.rename, paths[i]) != nil || rename(tmps[i], paths[i]) != 0 {
+        for i in 0..<keys.count where FileIO.injectedFault(.rename, paths[i]) != nil || rename(tmps[i], paths[i]) != 0 {
             let e = FileIO.errnoText()
             for t in tmps[i...] { unlink(t) }
-            throw LakeError(.io, key: objects[i].key, "rename: \(e)")
+            throw LakeError(.io, key: keys[i], "rename: \(e)")
         }
-        if viaFilesystem { try syncFilesystem(key: objects[0].key); return }
+        if viaFilesystem { try syncFilesystem(key: keys[0]); return }
         try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
     }
 

@@ -315,10 +315,13 @@ public final class DeliveryStream: @unchecked Sendable {
 
     private func apply(_ batch: ReadBatch, _ p: PreparedBatch, now: Int64) throws {
         let shard = batch.shardIndex
+        // Where this piece got to: written back once at the end (and before a flush), not per record.
+        var through: UInt64? = nil
+        defer { if let through { polledThrough[shard] = through } }
         for item in p.items {
             let r = batch.records[item.index]
             bytesIn += Int64(r.dataCount)
-            polledThrough[shard] = r.offset
+            through = r.offset
             guard let site = item.site else {
                 if errorRanges[shard]?.contains(where: { $0.contains(r.offset) }) == true { recordsSkippedAsRedelivered += 1; continue }
                 addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: item.errorCode ?? "",
@@ -351,7 +354,7 @@ public final class DeliveryStream: @unchecked Sendable {
             if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
             bufferedBytes += added
             let full = buf.bytes >= config.sizeHintBytes
-            if full { try flushPartitions([site]) }
+            if full { polledThrough[shard] = r.offset; try flushPartitions([site]) }
         }
     }
 

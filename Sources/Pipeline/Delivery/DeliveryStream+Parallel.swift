@@ -16,14 +16,17 @@ struct PreparedBatch {
     var items: [Item] = []
 }
 
+/// One worker's parse + enrich state. Used by one thread at a time (a worker during a step, the
+/// delivery thread between steps), so its fields skip the runtime exclusivity check, which cost
+/// a thread-local lookup per access per record.
 final class EnricherBox: @unchecked Sendable {
-    var enricher: Enricher
+    @exclusivity(unchecked) var enricher: Enricher
     let parser = EventParser()
-    var events: [ParsedEvent] = []
-    var errors: [RecordError] = []
-    var seq: [UInt8] = []
+    @exclusivity(unchecked) var events: [ParsedEvent] = []
+    @exclusivity(unchecked) var errors: [RecordError] = []
+    @exclusivity(unchecked) var seq: [UInt8] = []
     /// Line buffers of earlier pieces, handed back by `recycle` once applied (no fresh pages per poll).
-    private var pool = LinePool()
+    @exclusivity(unchecked) private var pool = LinePool()
     init(_ e: Enricher) { enricher = e }
 
     func recycle(_ lines: inout [UInt8]) { _ = pool.give(&lines, limit: 64 << 20) }

@@ -213,18 +213,10 @@ public final class LocalLake: Lake, @unchecked Sendable {
             }
         }
         let ordered = missing.sorted { $0.utf8.count < $1.utf8.count }
-        // Parents before children, one depth at a time; within a depth the mkdirs run on two
-        // threads (ext4 spends most of a mkdir finding a free inode, and different parents do
-        // not serialise on each other's directory lock).
-        var byDepth: [Int: [String]] = [:]
-        for m in ordered { byDepth[m.utf8.reduce(0) { $0 + ($1 == 0x2F ? 1 : 0) }, default: []].append(m) }
-        for depth in byDepth.keys.sorted() {
-            let level = byDepth[depth] ?? []
-            try parallelFor(level.count, workers: level.count >= 16 ? 2 : 1) { i in
-                if mkdir(level[i], 0o755) != 0 && errno != EEXIST {
-                    throw LakeError(.io, key: level[i], "mkdir: \(FileIO.errnoText())")
-                }
-            }
+        // Parents before children, on this thread: ext4 spends most of a mkdir finding a free
+        // inode, and two threads doing it at once spent twice the CPU (measured) for no gain.
+        for m in ordered where mkdir(m, 0o755) != 0 && errno != EEXIST {
+            throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
         }
         if viaFilesystem {
             if !ordered.isEmpty { try syncFilesystem(key: String(decoding: ordered[0].utf8.dropFirst(realRoot.utf8.count + 1), as: UTF8.self)) }

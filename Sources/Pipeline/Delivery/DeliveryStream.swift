@@ -4,13 +4,14 @@ import Metrics
 
 /// Records of one partition (site) from one shard waiting in a buffer: the future object.
 /// A class, so the ingest loop appends in place after one lookup (no move out and back per record).
+/// Its hot fields skip the runtime exclusivity check: only the lock-holding thread touches a chunk.
 final class ShardChunk {
-    var lines: [UInt8] = []
+    @exclusivity(unchecked) var lines: [UInt8] = []
     var firstOffset: UInt64
-    var lastOffset: UInt64
-    var records = 0
-    var oldestArrivalMs: Int64
-    var arrivals: [Int64] = []
+    @exclusivity(unchecked) var lastOffset: UInt64
+    @exclusivity(unchecked) var records = 0
+    @exclusivity(unchecked) var oldestArrivalMs: Int64
+    @exclusivity(unchecked) var arrivals: [Int64] = []
     init(firstOffset: UInt64, lastOffset: UInt64, oldestArrivalMs: Int64) {
         self.firstOffset = firstOffset; self.lastOffset = lastOffset; self.oldestArrivalMs = oldestArrivalMs
     }
@@ -24,9 +25,9 @@ final class ShardChunk {
 /// A buffer per (delivery, partition). Its age counts from the first record buffered, like Firehose's.
 final class PartitionBuffer {
     var site: String
-    var chunks: [Int: ShardChunk] = [:]
-    var bytes = 0
-    var records = 0
+    @exclusivity(unchecked) var chunks: [Int: ShardChunk] = [:]
+    @exclusivity(unchecked) var bytes = 0
+    @exclusivity(unchecked) var records = 0
     var firstBufferedAtMs: Int64
     var oldestArrivalMs: Int64
     init(site: String, firstBufferedAtMs: Int64, oldestArrivalMs: Int64) {
@@ -95,9 +96,11 @@ public final class DeliveryStream: @unchecked Sendable {
     private let parser = EventParser()
     private var transform: ExternalTransform?
 
-    private var buffers: [String: PartitionBuffer] = [:]
-    private var bufferedBytes = 0
-    private var linePool = LinePool()
+    // The per-record state skips the runtime exclusivity check (it costs a thread-local lookup
+    // per access); every access is under `lock`.
+    @exclusivity(unchecked) private var buffers: [String: PartitionBuffer] = [:]
+    @exclusivity(unchecked) private var bufferedBytes = 0
+    @exclusivity(unchecked) private var linePool = LinePool()
     /// Buffer capacity freed by flushes since glibc was last asked to give free pages back: big
     /// buffers come and go every flush, and glibc otherwise keeps the freed memory (the soak saw
     /// ~200 MB of it).
@@ -117,7 +120,7 @@ public final class DeliveryStream: @unchecked Sendable {
 
     // Metrics
     private var objectsWritten: Int64 = 0
-    private var bytesIn: Int64 = 0
+    @exclusivity(unchecked) private var bytesIn: Int64 = 0
     private var objectBytesRaw: Int64 = 0
     private var bytesWritten: Int64 = 0
     private var errorsByType: [String: Int64] = [:]
@@ -264,32 +267,64 @@ public final class DeliveryStream: @unchecked Sendable {
         let b = Array(ShardID.make(idx).utf8); shardIdBytes[idx] = b; return b
     }
 
-    /// Parse + enrich each shard's batch on its own worker, then buffer the results in order.
+    /// Records per piece of a shard batch handed to a parse worker: small enough that buffering
+    /// (this thread) trails the workers by one piece, large enough that the hand-over is noise.
+    static let pieceRecords = 512
+
+    /// Parse + enrich pieces of the shards' batches on the workers while this thread buffers
+    /// finished pieces in stream order (buffering overlaps parsing instead of following it).
     private func ingestParallel(_ batches: [ReadBatch]) throws {
         let now = clock.nowMs()
-        var prepared = [PreparedBatch](repeating: PreparedBatch(), count: batches.count)
-        let workers = min(enrichers.count, batches.count)
+        var pieces: [(batch: Int, range: Range<Int>)] = []
+        for (b, batch) in batches.enumerated() {
+            var s = 0
+            while s < batch.count { let e = min(batch.count, s + Self.pieceRecords); pieces.append((b, s..<e)); s = e }
+        }
         let ids = batches.map { shardBytes($0.shardIndex) }
         let boxes = enrichers
-        let resultLock = NSLock()
-        try parallelFor(workers, workers: workers) { w in
-            var i = w
-            while i < batches.count {
-                let p = boxes[w].prepare(batches[i], shardId: ids[i], now: now)
-                resultLock.lock(); prepared[i] = p; resultLock.unlock()
-                i += workers
+        let workers = min(boxes.count, pieces.count)
+        if workers <= 1 {
+            for pc in pieces {
+                var p = boxes[0].prepare(batches[pc.batch], range: pc.range, shardId: ids[pc.batch], now: now)
+                try apply(batches[pc.batch], p, now: now)
+                boxes[0].recycle(&p.lines)
+            }
+            return
+        }
+        let queue = PieceQueue(count: pieces.count)
+        var applied: [(PreparedBatch, Int)] = []
+        applied.reserveCapacity(pieces.count)
+        // Task 0 buffers (it alone touches this delivery's state, while the caller, holding the
+        // lock, waits); tasks 1… parse and enrich.
+        try parallelFor(workers + 1, workers: workers + 1) { k in
+            if k == 0 {
+                do {
+                    for j in pieces.indices {
+                        let (p, w) = queue.take(j)
+                        try self.apply(batches[pieces[j].batch], p, now: now)
+                        applied.append((p, w))
+                    }
+                } catch { queue.cancel(); throw error }
+            } else {
+                let w = k - 1
+                while let j = queue.claim() {
+                    let pc = pieces[j]
+                    queue.put(j, boxes[w].prepare(batches[pc.batch], range: pc.range, shardId: ids[pc.batch], now: now), worker: w)
+                }
             }
         }
-        for (b, p) in zip(batches, prepared) { try apply(b, p, now: now) }
-        for i in prepared.indices { boxes[i % workers].recycle(&prepared[i].lines) }
+        for i in applied.indices { boxes[applied[i].1].recycle(&applied[i].0.lines) }
     }
 
     private func apply(_ batch: ReadBatch, _ p: PreparedBatch, now: Int64) throws {
         let shard = batch.shardIndex
+        // Where this piece got to: written back once at the end (and before a flush), not per record.
+        var through: UInt64? = nil
+        defer { if let through { polledThrough[shard] = through } }
         for item in p.items {
             let r = batch.records[item.index]
             bytesIn += Int64(r.dataCount)
-            polledThrough[shard] = r.offset
+            through = r.offset
             guard let site = item.site else {
                 if errorRanges[shard]?.contains(where: { $0.contains(r.offset) }) == true { recordsSkippedAsRedelivered += 1; continue }
                 addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: item.errorCode ?? "",
@@ -322,7 +357,7 @@ public final class DeliveryStream: @unchecked Sendable {
             if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
             bufferedBytes += added
             let full = buf.bytes >= config.sizeHintBytes
-            if full { try flushPartitions([site]) }
+            if full { polledThrough[shard] = r.offset; try flushPartitions([site]) }
         }
     }
 
@@ -466,32 +501,36 @@ public final class DeliveryStream: @unchecked Sendable {
                 inputs.append(chunk.lines); records.append(chunk.records); latencies.append(chunk.arrivals)
             }
         }
-        // Compress on a few threads (one compressor each), then write and sync them together.
+        // Compress on a few threads (one compressor each); the lake writes each object as soon
+        // as it is compressed, then syncs them together.
         let tc = BenchSupport.now()
-        var bodies = [[UInt8]](repeating: [], count: inputs.count)
+        var sizes = [Int](repeating: 0, count: inputs.count)
         let workers = min(compressors.count, max(1, inputs.count))
-        let bodyLock = NSLock()
-        try parallelFor(workers, workers: workers) { w in
-            var i = w
-            while i < inputs.count {
-                let out = try self.compressors[w].compress(inputs[i])
-                bodyLock.lock(); bodies[i] = out; bodyLock.unlock()
-                i += workers
-            }
-        }
-        phaseSeconds["compress", default: 0] += BenchSupport.now() - tc; let tp = BenchSupport.now()
+        let sizeLock = NSLock()
+        // Compressor per thread: a worker's index is not passed through, so each call takes a
+        // free compressor from this stack (at most `workers` are in use at once).
+        var free = Array(compressors.prefix(workers))
         // A failed put (ENOSPC, EIO) must not leave objects no manifest lists: a retry after more
         // records arrived names its objects differently, and lake readers would count both.
         // Best effort: what cannot be removed now, recovery removes at the next start. An object
         // that existed before this flush (a redelivery under the same name) is never removed.
         let preexisting = Set(pending.lazy.map(\.key).filter { self.lake.exists($0) })
         func removeWritten() { for p in pending where !preexisting.contains(p.key) { try? lake.delete(p.key) } }
-        do { try lake.putAll(pending.indices.map { (pending[$0].key, bodies[$0]) }) } catch { removeWritten(); throw error }
-        phaseSeconds["put objects", default: 0] += BenchSupport.now() - tp
+        do {
+            try lake.putAll(keys: pending.map(\.key), workers: workers) { i in
+                sizeLock.lock(); let c = free.popLast(); sizeLock.unlock()
+                guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
+                defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
+                let out = try c.compress(inputs[i])
+                sizeLock.lock(); sizes[i] = out.count; sizeLock.unlock()
+                return out
+            }
+        } catch { removeWritten(); throw error }
+        phaseSeconds["compress+put objects", default: 0] += BenchSupport.now() - tc
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
-            objectsWritten += 1; bytesWritten += Int64(bodies[i].count); objectBytesRaw += Int64(inputs[i].count)
-            entries[p.shard, default: []].append((ManifestEntry(url: p.key, contentLength: bodies[i].count, records: records[i]), p.first))
+            objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(inputs[i].count)
+            entries[p.shard, default: []].append((ManifestEntry(url: p.key, contentLength: sizes[i], records: records[i]), p.first))
         }
         if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
         let now = clock.nowMs()
@@ -519,7 +558,7 @@ public final class DeliveryStream: @unchecked Sendable {
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)
         for arr in latencies { for a in arr { latency.record(ms: max(0, durableAt - a)) }; recordsDelivered += Int64(arr.count) }
-        inputs.removeAll(); bodies.removeAll()   // the chunks' arrays are unique again: recycle them
+        inputs.removeAll()   // the chunks' arrays are unique again: recycle them
         let spareLimit = min(64 << 20, config.maxBufferedBytes / 4)
         for site in sites {
             guard let b = buffers.removeValue(forKey: site) else { continue }

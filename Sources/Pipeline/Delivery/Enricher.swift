@@ -61,7 +61,11 @@ struct Enricher {
             if !s.escaped { return body(raw(s)) }
             return (JSONString.unescape(raw(s)) ?? []).withUnsafeBytes(body)
         }
-        out.reserveCapacity(out.count + rec.count + 640)
+        // Room for the line, grown geometrically: Array.reserveCapacity allocates exactly what is
+        // asked, so asking per line re-copied a growing chunk every few records (quadratic on the
+        // serial path, which enriches straight into the partition chunk).
+        let need = out.count + rec.count + 640
+        if out.capacity < need { out.reserveCapacity(Swift.max(need, out.capacity * 2)) }
         // 1. Copy the record, replacing ip (and a string ts) in place: at most two replacements.
         let ipRange: Range<Int>? = e.ip.isPresent ? (Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1) : nil
         // The parser hands over a string ts's span: no second scan of the record for it.

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+/// The parallel delivery path: pieces parsed on workers while the lock-holding thread buffers
+/// them, objects compressed and written in one pass, and the lake's byte-level key checks.
+final class DeliveryParallelTests: XCTestCase {
+    /// Same stream, one delivery on one thread and one on two workers with a small size hint (so
+    /// size-hint flushes run while workers are still parsing later pieces): the same objects
+    /// (names and decompressed bytes), every record once, each object in stream order.
+    func testTwoWorkersWriteTheSameObjectsAsOneThread() async throws {
+        let h = try DeliveryHarness(self, shards: 4)
+        var events: [String] = []
+        let sites = ["a", "b", "c"]
+        let pad = String(repeating: "t", count: 2_000)
+        for i in 0..<6_000 {
+            // Several pieces per shard (512 records each), with bad records among them; ~2.7 kB
+            // lines, so each site crosses the 1 MiB size hint about five times.
+            events.append(i % 997 == 5 ? #"{"site_id":"a","type":"x""#
+                          : simpleEvent(site: sites[i % sites.count], i: i, extra: #","title":"\#(pad)""#))
+        }
+        try await h.append(events)
+        let bad = events.filter { !$0.hasSuffix("}") }.count
+        func run(_ name: String, workers: Int) throws -> [String: [UInt8]] {
+            let d = try h.delivery {
+                $0.name = name; $0.prefix = "out-" + name; $0.workers = workers
+                $0.sizeHintBytes = 1 << 20; $0.intervalMs = 900_000
+            }
+            try d.flush()
+            XCTAssertEqual(d.recordsDelivered, Int64(events.count - bad), name)
+            var out: [String: [UInt8]] = [:]
+            for key in try h.lake.list(prefix: "out-" + name) {
+                // The name without prefix and delivery name: partition path + shard + sequence range.
+                let rel = key.dropFirst(("out-" + name + "/").count).replacingOccurrences(of: name + "-shardId", with: "shardId")
+                out[rel] = try Compressor.decompress(try h.lake.read(key), key: key)
+            }
+            return out
+        }
+        let one = try run("one", workers: 1)
+        let two = try run("two", workers: 2)
+        XCTAssertGreaterThan(one.count, sites.count * 4, "size-hint flushes split partitions into several objects")
+        XCTAssertEqual(Set(one.keys), Set(two.keys))
+        for (k, v) in one { XCTAssertEqual(two[k], v, k) }
+        var seen = 0
+        for (k, bytes) in two {
+            let seqs = bytes.split(separator: 0x0A).map { line -> String in
+                let obj = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+                return obj?["seq"] as? String ?? ""
+            }
+            XCTAssertEqual(seqs, seqs.sorted(), "records of \(k) in stream order")
+            XCTAssertEqual(Set(seqs).count, seqs.count, k)
+            seen += seqs.count
+        }
+        XCTAssertEqual(seen, events.count - bad)
+        let errs = try h.lake.list(prefix: "errors/format-conversion-failed")
+        XCTAssertFalse(errs.isEmpty)
+    }
+
+    func testPutAllFromAProducerWritesEveryObjectOnceAndLeavesNoTempFiles() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        let keys = (0..<40).map { "p/site=s\($0 % 5)/dt=2026-11-26/hr=09/o\($0).ndjson" }
+        let calls = NSLock()
+        var produced = [Int](repeating: 0, count: keys.count)
+        try lake.putAll(keys: keys, workers: 2) { i in
+            calls.lock(); produced[i] += 1; calls.unlock()
+            return Array("object \(i)".utf8)
+        }
+        XCTAssertEqual(produced, [Int](repeating: 1, count: keys.count))
+        for (i, k) in keys.enumerated() { XCTAssertEqual(String(decoding: try lake.read(k), as: UTF8.self), "object \(i)") }
+        XCTAssertEqual(try lake.list(prefix: "p").count, keys.count)
+        let tmp = FileManager.default.enumerator(atPath: dir + "/lake")?.compactMap { $0 as? String }.filter { $0.contains(".tmp-") } ?? []
+        XCTAssertEqual(tmp, [])
+    }
+
+    func testPutAllFromAFailingProducerRenamesNothing() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        let keys = (0..<20).map { "q/site=s\($0 % 3)/o\($0).ndjson" }
+        struct Boom: Error {}
+        XCTAssertThrowsError(try lake.putAll(keys: keys, workers: 2) { i in
+            if i == 13 { throw Boom() }
+            return [0x31]
+        }) { XCTAssertTrue($0 is Boom, "\($0)") }
+        XCTAssertEqual(try lake.list(prefix: "q"), [], "no object appears when one of the batch failed")
+        let tmp = FileManager.default.enumerator(atPath: dir + "/lake")?.compactMap { $0 as? String }.filter { $0.contains(".tmp-") } ?? []
+        XCTAssertEqual(tmp, [])
+    }
+
+    /// ASCII keys take a byte-level path; it must answer exactly as the general rules do.
+    func testKeyChecksOnBytesGiveTheSameAnswers() {
+        let cases: [(String, String?)] = [
+            ("events/site=a/dt=2026-11-26/hr=09/x.ndjson.zst", nil),
+            ("a", nil), ("a.b/c..d/e.", nil),
+            ("", "empty key"),
+            ("/etc/passwd", "absolute key"),
+            ("a//b", "empty path component"), ("a/", "empty path component"),
+            ("./a", "'.' path component"), ("a/..", "'..' path component"), ("a/../b", "'..' path component"),
+            ("a/.hidden", "hidden path component '.hidden'"), ("a/.../b", "hidden path component '...'"),
+            ("a\\b", "control character or backslash in key"), ("a\u{1}b", "control character or backslash in key"),
+            (String(repeating: "x", count: 1025), "key longer than 1024 bytes"),
+        ]
+        for (key, want) in cases { XCTAssertEqual(LakeKey.problem(key), want, key) }
+        // Non-ASCII keys keep the general path and the same rules.
+        XCTAssertNil(LakeKey.problem("site=café/x"))
+        XCTAssertEqual(LakeKey.problem("café/../x"), "'..' path component")
+        XCTAssertEqual(LakeKey.problem("café/.x"), "hidden path component '.x'")
+        XCTAssertEqual(LocalLake.parent("/r/a/b"), "/r/a")
+        XCTAssertEqual(LocalLake.parent("/r"), "/")
+        XCTAssertEqual(LocalLake.parent("r"), "")
+        XCTAssertEqual(LocalLake.lastComponent("/r/café/b.zst"), "b.zst")
+    }
+}

@@ -18,6 +18,7 @@ let package = Package(
         .target(name: "CEddy", path: "Sources/CEddy", cSettings: [.unsafeFlags(["-O2"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
         .target(name: "Metrics", dependencies: [
+            "CEddy",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "Sources/Metrics"),
         // -enable-testing: the targets `@testable import` it to reach internal decoders.

@@ -1,5 +1,4 @@
 import Foundation
-import CEddy
 import Metrics
 
 /// The composition root of a node: opens the stream in a data directory and runs the stages that
@@ -14,18 +13,6 @@ import Metrics
 /// Threads, not tasks: each loop blocks on I/O (append waits for fsync, polls read files), and
 /// keeping them off the cooperative pool keeps the dashboard's async work responsive.
 public final class EmbeddedNode: @unchecked Sendable {
-    /// Process-wide memory settings for a long-running node; call once as it starts.
-    ///
-    /// glibc raises its mmap threshold each time a mapped chunk is freed (up to 32 MiB), after which
-    /// delivery's buffers (up to the size hint, 5 MiB) come from the arenas and stay there once freed:
-    /// the soak saw RssAnon climb 518 → 799 MiB in 10 minutes with ~340 MiB held free by malloc.
-    /// With the threshold fixed at 256 KiB they are mapped and unmapped on their own (the soak with
-    /// it levelled off at ~600 MiB). Left alone when the user tunes malloc through the environment.
-    public static func configureProcessMemory() {
-        let env = ProcessInfo.processInfo.environment
-        if env["GLIBC_TUNABLES"] != nil || env["MALLOC_MMAP_THRESHOLD_"] != nil { return }
-        _ = eddy_fix_mmap_threshold(256 << 10)
-    }
 
     public struct Options: Sendable {
         public var dataDirectory: String = "./eddy-data"

@@ -17,6 +17,7 @@ struct Dash: AsyncParsableCommand {
     @Flag(help: "Draw with ASCII only.") var ascii = false
 
     func run() async throws {
+        ProcessMemory.configureForLongRun()
         guard let base = URL(string: connect), base.scheme == "http" || base.scheme == "https" else {
             throw ValidationError("--connect must be an http(s) URL like http://127.0.0.1:4567")
         }

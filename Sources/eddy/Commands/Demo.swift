@@ -34,7 +34,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        EmbeddedNode.configureProcessMemory()
+        ProcessMemory.configureForLongRun()
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw CLIError("eddy demo draws a dashboard and needs a terminal; for a headless node use `eddy serve --simulate RATE`")
         }

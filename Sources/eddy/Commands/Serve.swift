@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import Pipeline
 
 struct Serve: AsyncParsableCommand {
@@ -27,7 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Split hot shards and merge cold ones automatically.") var autoscale = true
 
     func run() async throws {
-        EmbeddedNode.configureProcessMemory()
+        ProcessMemory.configureForLongRun()
         if config != nil { throw ValidationError("--config is not supported yet; use the flags") }
         guard let (host, port) = CollectorConfig.parseListen(listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         guard (1...128).contains(bufferMB), (0...900).contains(bufferSeconds) else {

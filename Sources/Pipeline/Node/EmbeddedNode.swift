@@ -13,7 +13,6 @@ import Metrics
 /// Threads, not tasks: each loop blocks on I/O (append waits for fsync, polls read files), and
 /// keeping them off the cooperative pool keeps the dashboard's async work responsive.
 public final class EmbeddedNode: @unchecked Sendable {
-
     public struct Options: Sendable {
         public var dataDirectory: String = "./eddy-data"
         public var streamName: String = "clickstream"

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Metrics
 
 /// Manifests on disk and the ledger of loaded objects and manifests.
 extension Warehouse {
@@ -45,7 +46,7 @@ extension Warehouse {
         let fm = FileManager.default
         guard let deliveries = try? fm.contentsOfDirectory(atPath: root) else { return [] }
         let done = try conn.statement("SELECT 1 FROM loaded_manifests WHERE delivery = ? AND name = ?")
-        let listStartNs = Self.wallNs()
+        let listStartNs = SystemClock().nowMs() * 1_000_000
         var out: [Manifest] = []
         defer {
             let keep = Dictionary(out.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -141,12 +142,6 @@ extension Warehouse {
     static let racyMtimeNs: Int64 = 2_000_000_000
     /// A day directory is retired this long after its end (by the newest manifest's time).
     static let dayRetireMs: Int64 = 2 * 3_600_000
-
-    static func wallNs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
 
     /// End of the day named by a `dt=YYYY-MM-DD` directory, epoch ms; nil for other names.
     static func dayEndMs(_ name: String) -> Int64? {

@@ -42,7 +42,8 @@ func richSnapshot() -> NodeSnapshot {
                                    buffers: [BufferStats(partition: "site=shop-seoul/dt=2026-11-26/hr=05", bytes: 1234, records: 10, ageMs: 5000, msToNextFlush: 55_000)],
                                    objectsWritten: 4, bytesIn: 100_000, bytesWritten: 20_000, compressionRatio: 5,
                                    errorsByType: ["schema": 2], deliveryLatency: LatencySummary(count: 4, p50Ms: 60_000, p99Ms: 61_000, maxMs: 61_500))],
-        warehouse: WarehouseStats(objectsPending: 1, recordsPending: 10, rowsLoaded: 2990, newestEventLoadedMs: t0, lagMs: 65_000),
+        warehouse: WarehouseStats(objectsPending: 1, recordsPending: 10, rowsLoaded: 2990, newestEventLoadedMs: t0, lagMs: 65_000,
+                                  sqliteMemoryBytes: 70_123_456, sqliteMemoryLimitBytes: 134_217_728),
         process: ProcessStats(cpuPercent: 37.5, rssBytes: 120 << 20, openFiles: 42, uptimeMs: 31_000))
     live.fill(&node)
     return node
@@ -265,6 +266,7 @@ final class PrometheusTextTests: XCTestCase {
         }
         check("eddy_warehouse_lag_ms", [:], Double(s.warehouse!.lagMs))
         check("eddy_warehouse_rows_loaded", [:], Double(s.warehouse!.rowsLoaded))
+        check("eddy_warehouse_sqlite_memory_bytes", [:], Double(s.warehouse!.sqliteMemoryBytes))
         check("eddy_process_rss_bytes", [:], Double(s.process.rssBytes))
         check("eddy_process_cpu_percent", [:], s.process.cpuPercent)
         check("eddy_click_to_dashboard_p50_ms", [:], s.clickToDashboard.p50Ms)

@@ -1,4 +1,6 @@
+import CSQLite
 import Foundation
+import Metrics
 import XCTest
 @testable import Pipeline
 
@@ -115,6 +117,59 @@ final class WarehouseLoadingTests: XCTestCase {
         XCTAssertEqual(try count(w, "SELECT count(*) FROM events"), Int64(written))
         XCTAssertEqual(try count(w, "SELECT sum(events) FROM sessions"), Int64(written))
         XCTAssertEqual(w.stats().objectsPending, 0)
+    }
+
+    func testAStopDuringABacklogReturnsAfterTheManifestInProgress() throws {
+        let dir = makeTempDataDir()
+        let lake = LakeFixture(dataDirectory: dir)
+        // Six manifests of 2 objects.
+        let written = try lake.writeSimulated(events: 3_000, sites: 3, objectRecords: 250, objectsPerManifest: 2)
+        let w = try warehouse(dir)
+        // The stop arrives while the second manifest loads (as `stop()` sets it from another thread).
+        let seen = LockedCounter()
+        w.faultInjection = { [weak w] _, n in
+            if n == 1 { seen.objects += 1 }
+            if seen.objects == 3, n == 1 { w?.requestStop() }
+        }
+        let r1 = try w.loadPending()
+        XCTAssertEqual(r1.errors, [])
+        XCTAssertEqual(r1.manifestsCompleted, 2, "the manifest in progress finishes, no later one starts")
+        XCTAssertEqual(try count(w, "SELECT count(*) FROM events"), try count(w, "SELECT sum(rows_inserted) FROM loaded_objects"))
+        XCTAssertGreaterThan(w.stats().objectsPending, 0)
+        // The flag is for the load it cut short; once the loop has stopped, a flush loads the rest.
+        w.faultInjection = nil
+        w.start(); w.stop()
+        let r2 = try w.loadPending()
+        XCTAssertEqual(r2.errors, [])
+        XCTAssertEqual(try count(w, "SELECT count(*) FROM events"), Int64(written))
+        XCTAssertEqual(w.stats().objectsPending, 0)
+    }
+
+    /// SQLite's memory is reported, and the soft limit keeps the writer's page cache under it (the
+    /// writer's cache_size alone, 64 MiB, would keep every page of this load).
+    func testSQLiteMemoryIsReportedAndHeldUnderTheConfiguredLimit() throws {
+        defer { sqlite3_soft_heap_limit64(WarehouseConfig().memoryLimitBytes) }
+        func loadedMemory(limit: Int64) throws -> (used: Int64, reported: WarehouseStats) {
+            let dir = makeTempDataDir("mem\(limit)")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try LakeFixture(dataDirectory: dir).writeSimulated(events: 12_000, sites: 4, objectRecords: 2_000, objectsPerManifest: 3)
+            var c = WarehouseConfig()
+            c.rawRetentionDays = 100_000; c.rollupRetentionDays = 100_000
+            c.memoryLimitBytes = limit
+            if limit == 0 { sqlite3_soft_heap_limit64(0) }
+            let w = try Warehouse(dataDirectory: dir, config: c)
+            let before = sqlite3_memory_used()
+            XCTAssertEqual(try w.loadPending().errors, [])
+            let st = w.stats()
+            return (sqlite3_memory_used() - before, st)
+        }
+        let unlimited = try loadedMemory(limit: 0)
+        let limited = try loadedMemory(limit: 2 << 20)
+        XCTAssertEqual(unlimited.reported.sqliteMemoryLimitBytes, 0)
+        XCTAssertEqual(limited.reported.sqliteMemoryLimitBytes, 2 << 20)
+        XCTAssertGreaterThan(limited.reported.sqliteMemoryBytes, 0)
+        XCTAssertGreaterThan(unlimited.used, 6 << 20, "the fixture should fill more cache than the limit allows")
+        XCTAssertLessThan(limited.used, 3 << 20, "SQLite held \(limited.used) bytes past a 2 MiB limit")
     }
 
     func testACorruptLineStopsTheManifestWithoutPartialRows() throws {
@@ -240,6 +295,39 @@ final class WarehouseSessionTests: XCTestCase {
         XCTAssertEqual(try w.query("SELECT sum(sessions), sum(bounces) FROM rollup_minute").stringRows, [["1", "0"]])
         XCTAssertEqual(try w.query("SELECT sum(sessions), sum(bounces), sum(pageviews) FROM rollup_channel_day").stringRows, [["1", "0", "3"]])
         XCTAssertEqual(try w.query("SELECT sum(sessions), sum(bounces) FROM rollup_geo_device_day").stringRows, [["1", "0"]])
+    }
+
+    /// A loyal visitor: the stored-session lookup walks back from the newest session and stops at
+    /// the first that ended before its window. Late events that land between (and inside) older
+    /// sessions must still find exactly the sessions around them.
+    func testALoyalVisitorsLateEventsJoinTheRightStoredSessions() throws {
+        let dir = makeTempDataDir()
+        let day: Int64 = 86_400_000
+        var seq = 1
+        // Ten days with one session each: two pageviews 10 minutes apart.
+        for d in 0..<10 {
+            let base = t0 + Int64(d) * day
+            try load(dir, [lakeLine(id: "d\(d)a", visitor: "v", ts: base, path: "/a"),
+                           lakeLine(id: "d\(d)b", visitor: "v", ts: base + 10 * m, path: "/b")], seq: seq)
+            seq += 1
+        }
+        let w = try Warehouse(dataDirectory: dir, config: { var c = WarehouseConfig(); c.rawRetentionDays = 100_000; c.rollupRetentionDays = 100_000; return c }())
+        XCTAssertEqual(try w.loadPending().errors, [])
+        XCTAssertEqual(try sessions(w).count, 10)
+        // Late: one event inside day 5's session, one 20 minutes after day 3's (joins it), one
+        // 2 hours after day 7's (a session of its own), all older than the newest sessions.
+        try load(dir, [lakeLine(id: "late5", visitor: "v", ts: t0 + 5 * day + 5 * m, path: "/c"),
+                       lakeLine(id: "late3", visitor: "v", ts: t0 + 3 * day + 30 * m, path: "/d"),
+                       lakeLine(id: "late7", visitor: "v", ts: t0 + 7 * day + 120 * m, path: "/e")], seq: seq)
+        XCTAssertEqual(try w.loadPending().errors, [])
+        let s = try sessions(w)
+        XCTAssertEqual(s.count, 11)
+        XCTAssertEqual(s.first { $0[1] == "\(t0 + 3 * day)" }, ["v", "\(t0 + 3 * day)", "\(t0 + 3 * day + 30 * m)", "3", "3", "0", "/a", "/d", "0", "0.0"])
+        XCTAssertEqual(s.first { $0[1] == "\(t0 + 5 * day)" }, ["v", "\(t0 + 5 * day)", "\(t0 + 5 * day + 10 * m)", "3", "3", "0", "/a", "/b", "0", "0.0"])
+        XCTAssertEqual(s.first { $0[1] == "\(t0 + 7 * day + 120 * m)" }?[3], "1")
+        XCTAssertEqual(try w.query("SELECT sum(sessions) FROM rollup_minute").stringRows, [["11"]])
+        // Distinct visitors per day stay one per day (the late events add none).
+        XCTAssertEqual(try w.query("SELECT count(*), sum(visitors) FROM rollup_site_day").stringRows, [["10", "10"]])
     }
 
     func testOutOfOrderRowsWithinOneObjectGiveTheSameSessions() throws {

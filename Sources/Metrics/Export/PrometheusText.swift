@@ -97,6 +97,8 @@ public enum PrometheusText {
             w.family("eddy_warehouse_newest_event_loaded_ms", .gauge, "Arrival time of the newest loaded event", [([], .int(newest))])
         }
         w.family("eddy_warehouse_lag_ms", .gauge, "Warehouse loader lag", [([], .int(wh.lagMs))])
+        w.family("eddy_warehouse_sqlite_memory_bytes", .gauge, "Bytes SQLite holds in this process (page caches, statements)", [([], .int(wh.sqliteMemoryBytes))])
+        w.family("eddy_warehouse_sqlite_memory_limit_bytes", .gauge, "SQLite's soft heap limit (0 = none)", [([], .int(wh.sqliteMemoryLimitBytes))])
     }
 
     private static func renderProcess(_ p: ProcessStats, _ w: inout Writer) {

@@ -162,6 +162,7 @@ struct JSONBytes {
                     w.field("objectsPending", wh.objectsPending); w.field("recordsPending", wh.recordsPending)
                     w.field("rowsLoaded", wh.rowsLoaded); w.field("newestEventLoadedMs", wh.newestEventLoadedMs)
                     w.field("lagMs", wh.lagMs)
+                    w.field("sqliteMemoryBytes", wh.sqliteMemoryBytes); w.field("sqliteMemoryLimitBytes", wh.sqliteMemoryLimitBytes)
                 }
             }
             w.key("process"); w.object { w in

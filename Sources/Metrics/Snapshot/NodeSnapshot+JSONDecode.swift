@@ -423,6 +423,8 @@ struct JSONReader {
             case "rowsLoaded": w.rowsLoaded = try r.int()
             case "newestEventLoadedMs": w.newestEventLoadedMs = try r.optionalInt()
             case "lagMs": w.lagMs = try r.int()
+            case "sqliteMemoryBytes": w.sqliteMemoryBytes = try r.int()
+            case "sqliteMemoryLimitBytes": w.sqliteMemoryLimitBytes = try r.int()
             default: try r.skip()
             }
         }

@@ -160,10 +160,14 @@ public struct WarehouseStats: Sendable, Codable, Equatable {
     public var rowsLoaded: Int64
     public var newestEventLoadedMs: Int64?
     public var lagMs: Int64
+    /// Bytes SQLite holds in this process (page caches, statements), and its soft limit (0 = none).
+    public var sqliteMemoryBytes: Int64 = 0
+    public var sqliteMemoryLimitBytes: Int64 = 0
     public init(objectsPending: Int64 = 0, recordsPending: Int64 = 0, rowsLoaded: Int64 = 0,
-                newestEventLoadedMs: Int64? = nil, lagMs: Int64 = 0) {
+                newestEventLoadedMs: Int64? = nil, lagMs: Int64 = 0, sqliteMemoryBytes: Int64 = 0, sqliteMemoryLimitBytes: Int64 = 0) {
         self.objectsPending = objectsPending; self.recordsPending = recordsPending; self.rowsLoaded = rowsLoaded
         self.newestEventLoadedMs = newestEventLoadedMs; self.lagMs = lagMs
+        self.sqliteMemoryBytes = sqliteMemoryBytes; self.sqliteMemoryLimitBytes = sqliteMemoryLimitBytes
     }
 }
 

@@ -10,10 +10,15 @@ extension Warehouse {
         return String(format: "%04d-%02d-%02d", d.year, d.month, d.day)
     }
 
+    /// A visitor's stored sessions starting at or before ?3, newest first. The caller stops at the
+    /// first one that ended before its window: a visitor's sessions are disjoint, so their ends are
+    /// ordered as their starts, and every older one ended earlier still. (With `end_ms >= ?` in the
+    /// WHERE clause instead, SQLite walked the visitor's whole history on every batch: a loyal
+    /// visitor's thousands of sessions, every time they come back.)
     static let findSessionsSQL = """
         SELECT id, start_ms, end_ms, entry_page, exit_page, pageviews, events, channel, ref_host, device, country,
-               converted, revenue, is_bot FROM sessions WHERE site_id = ? AND visitor = ? AND end_ms >= ? AND start_ms <= ?
-        ORDER BY start_ms
+               converted, revenue, is_bot FROM sessions WHERE site_id = ? AND visitor = ? AND start_ms <= ?
+        ORDER BY start_ms DESC
         """
 
     /// Sessions and rollups for the rows of one batch (already inserted, ids > lastOldId), computed in
@@ -133,8 +138,10 @@ extension Warehouse {
             let fh = findOld.s
             sqlite3_reset(fh)
             strings.bind(fh, 1, site); strings.bind(fh, 2, visitor)
-            sqlite3_bind_int64(fh, 3, min(first - gap, hourLo)); sqlite3_bind_int64(fh, 4, max(last + gap, hourHi))
+            let windowLo = min(first - gap, hourLo)
+            sqlite3_bind_int64(fh, 3, max(last + gap, hourHi))
             while try findOld.step() {
+                if findOld.int(2) < windowLo { break }
                 old.append(BatchSession(id: findOld.int(0), start: findOld.int(1), end: findOld.int(2),
                                         entry: strings.intern(column: 3, of: fh), exit: strings.intern(column: 4, of: fh),
                                         pageviews: findOld.int(5), events: findOld.int(6),
@@ -143,6 +150,7 @@ extension Warehouse {
                                         converted: findOld.int(11) != 0, revenue: findOld.double(12), bot: findOld.int(13) != 0))
             }
             sqlite3_reset(fh)
+            old.reverse()
 
             // Distinct visitors per minute / page-hour / day: only (visitor, bucket) pairs new to the warehouse.
             minutes.removeAll(keepingCapacity: true); pageHours.removeAll(keepingCapacity: true); visitorDays.removeAll(keepingCapacity: true)

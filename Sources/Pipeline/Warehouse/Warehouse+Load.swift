@@ -29,6 +29,10 @@ extension Warehouse {
         let manifests = try listManifests()
         do {
             manifestLoop: for m in manifests {
+                // A node shutting down does not wait for a backlog: what is committed stays, the
+                // rest loads on the next start (it waited for every pending manifest, minutes
+                // after a node that had fallen behind was told to stop).
+                if stopRequested { break }
                 var ok = true
                 var batch: [(url: String, path: String)] = []
                 var local = LoadReport()

@@ -58,6 +58,8 @@ extension Warehouse {
             }
             st.lagMs = oldestPendingMs.map { max(0, now() - $0) } ?? 0
         } catch {}
+        st.sqliteMemoryBytes = sqlite3_memory_used()
+        st.sqliteMemoryLimitBytes = sqlite3_soft_heap_limit64(-1)
         return st
     }
 }

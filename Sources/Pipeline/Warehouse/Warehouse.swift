@@ -14,6 +14,11 @@ public struct WarehouseConfig: Sendable {
     public var pollInterval: TimeInterval = 1.0
     /// Default time limit of a query.
     public var queryTimeLimit: TimeInterval = 10
+    /// SQLite's soft heap limit for the process (bytes; 0 = none). The writer's page cache is
+    /// 64 MiB, but a load transaction whose dirty pages fill it made SQLite allocate past it (a
+    /// heaptrack soak found ~200 MB held by SQLite while the loader worked through a backlog). Above
+    /// this limit SQLite recycles cache pages instead of allocating more.
+    public var memoryLimitBytes: Int64 = 128 << 20
     public init() {}
 }
 
@@ -94,6 +99,7 @@ public final class Warehouse: @unchecked Sendable {
         if config.rollupRetentionDays < config.rawRetentionDays { problems.append("rollupRetentionDays must be ≥ rawRetentionDays") }
         if config.sessionGapMs <= 0 { problems.append("sessionGapMs must be > 0") }
         if config.queryTimeLimit <= 0 { problems.append("queryTimeLimit must be > 0") }
+        if config.memoryLimitBytes < 0 { problems.append("memoryLimitBytes must be ≥ 0") }
         if !problems.isEmpty { throw SQLiteError(code: SQLITE_MISUSE, message: "invalid warehouse config: " + problems.joined(separator: "; ")) }
         self.dataDirectory = dataDirectory
         self.config = config
@@ -101,6 +107,7 @@ public final class Warehouse: @unchecked Sendable {
         let dir = (dataDirectory as NSString).appendingPathComponent("warehouse")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         databasePath = (dir as NSString).appendingPathComponent("eddy.sqlite")
+        if config.memoryLimitBytes > 0 { sqlite3_soft_heap_limit64(config.memoryLimitBytes) }
         writer = try SQLiteConnection(path: databasePath)
         // WAL with synchronous=NORMAL: a commit is in the WAL (the OS page cache) before COMMIT
         // returns, so it survives kill -9 of the process; only an OS crash or power loss can drop the
@@ -125,21 +132,33 @@ public final class Warehouse: @unchecked Sendable {
         loopCondition.lock(); defer { loopCondition.unlock() }
         guard loopThread == nil else { return }
         stopping = false
+        stopFlagLock.lock(); _stopRequested = false; stopFlagLock.unlock()
         let t = Thread { [weak self] in self?.loop() }
         t.name = "eddy-warehouse-loader"
         loopThread = t
         t.start()
     }
 
-    /// Stops the loop and waits for a load in progress to finish (it commits or rolls back whole).
+    /// Stops the loop and waits for the manifest being loaded to finish: manifests already loaded
+    /// commit, the rest wait for the next start.
     public func stop() {
         loopCondition.lock()
         guard loopThread != nil else { loopCondition.unlock(); return }
+        requestStop()
         stopping = true
         loopCondition.broadcast()
         while loopThread != nil { loopCondition.wait() }
         loopCondition.unlock()
+        // Only the load that was running is cut short; a later `loadPending` (a flush) loads all.
+        stopFlagLock.lock(); _stopRequested = false; stopFlagLock.unlock()
     }
+
+    private let stopFlagLock = NSLock()
+    private var _stopRequested = false
+    /// Set by `stop()`: `loadPending` returns after the manifest in progress.
+    var stopRequested: Bool { stopFlagLock.lock(); defer { stopFlagLock.unlock() }; return _stopRequested }
+    /// Makes a load in progress return after its current manifest (`stop()` calls it; tests too).
+    func requestStop() { stopFlagLock.lock(); _stopRequested = true; stopFlagLock.unlock() }
 
     private let errorLock = NSLock()
     private var _lastError: String?

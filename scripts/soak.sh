@@ -143,7 +143,7 @@ topmaps() { # pid → resident memory by mapped path (anonymous mappings togethe
       "/proc/$1/smaps" 2>/dev/null | sort -t$'\t' -k1,1 -rn | head -10
 }
 samples=$work/samples.tsv
-echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open" > "$samples"
+echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open\tdelivery_held_mb\tsqlite_mem_mb" > "$samples"
 start=$(date +%s.%N)
 sc0=$(cpu "$server"); dc0=$(cpu "$dash"); t0=$start
 steady_n=$((minutes * 6))
@@ -177,7 +177,7 @@ PY
   # Whether loadgen was still running when this sample was taken: rows after it stopped are not
   # the steady state (the last one used to read 0 events/s and fail "throughput held").
   lon=0; [ -n "$loadgen" ] && kill -0 "$loadgen" 2>/dev/null && lon=1
-  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)" >> "$samples"
+  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)\t$(mib eddy_delivery_memory_bytes)\t$(mib eddy_warehouse_sqlite_memory_bytes)" >> "$samples"
   # Resident memory by mapping, once after the warm-up and at the end.
   [ "$i" = 6 ] && topmaps "$server" > "$work/maps-first.tsv"
   [ "$i" = $((steady_n - 1)) ] && topmaps "$server" > "$work/maps-last.tsv"
@@ -211,13 +211,16 @@ def num(x):
     except ValueError: return None
 col = {h: [num(r[i]) if i < len(r) else None for r in rows] for i, h in enumerate(head)}
 t = col["t_s"]
-# The heap outside the two stores that are bounded by configuration and fill over minutes: the live
-# aggregates (open sessions for a 30-minute inactivity window, up to maxSessions; sketches) and the
-# delivery buffers (up to the memory budget, refilled every interval).
+# The heap outside the stores that are bounded by configuration and fill over minutes: the live
+# aggregates (open sessions for a 30-minute inactivity window, up to maxSessions; sketches), the
+# delivery buffers (what they hold, capacity included, up to the memory budget, refilled every
+# interval) and SQLite (page caches, up to its soft heap limit). Older nodes report neither held
+# delivery memory nor SQLite's: then the buffers' bytes stand in and SQLite counts as rest.
 n = len(t)
 def g(name, i): return col.get(name, [None] * n)[i]
-col["rest_anon_mb"] = [None if None in (g("rss_anon_mb", i), g("live_mem_mb", i), g("delivery_buf_mb", i))
-                       else g("rss_anon_mb", i) - g("live_mem_mb", i) - g("delivery_buf_mb", i) for i in range(n)]
+def held(i): return g("delivery_held_mb", i) if g("delivery_held_mb", i) is not None else g("delivery_buf_mb", i)
+col["rest_anon_mb"] = [None if None in (g("rss_anon_mb", i), g("live_mem_mb", i), held(i))
+                       else g("rss_anon_mb", i) - g("live_mem_mb", i) - held(i) - (g("sqlite_mem_mb", i) or 0) for i in range(n)]
 blocks = "▁▂▃▄▅▆▇█"
 def spark(xs):
     v = [x for x in xs if x is not None]
@@ -234,7 +237,7 @@ tlast = t[steady[-1]] if steady else t[-1]
 first = [i for i in steady if warm < t[i] <= warm + 60]
 last = [i for i in steady if t[i] > tlast - 60]
 after = [i for i in steady if t[i] > warm]
-def vals(name, idx): return [col[name][i] for i in idx if col[name][i] is not None]
+def vals(name, idx): return [col[name][i] for i in idx if name in col and col[name][i] is not None]
 def med(name, idx):
     v = vals(name, idx)
     return statistics.median(v) if v else None
@@ -242,6 +245,7 @@ def mx(name, idx):
     v = vals(name, idx)
     return max(v) if v else None
 def slope(name, idx):  # least squares, units per minute
+    if name not in col: return None
     pts = [(t[i] / 60, col[name][i]) for i in idx if col[name][i] is not None]
     if len(pts) < 3: return None
     mt = statistics.mean(p[0] for p in pts); mv = statistics.mean(p[1] for p in pts)
@@ -268,12 +272,15 @@ r1, r3 = med("rest_anon_mb", first), med("rest_anon_mb", last)
 if r1 and r3 is not None:
     g3, s3 = (r3 - r1) / r1 * 100, slope("rest_anon_mb", a3)
     lv1, lv3 = med("live_mem_mb", first), med("live_mem_mb", last)
-    db_1, db_3 = med("delivery_buf_mb", first), med("delivery_buf_mb", last)
-    verdict("heap outside live state and delivery buffers", g3 < 10 or (s3 is not None and s3 <= 0.5),
+    hk = "delivery_held_mb" if vals("delivery_held_mb", last) else "delivery_buf_mb"
+    db_1, db_3, dbmax = med(hk, first), med(hk, last), mx(hk, steady)
+    sq1, sq3, sqmax = med("sqlite_mem_mb", first), med("sqlite_mem_mb", last), mx("sqlite_mem_mb", steady)
+    verdict("heap outside live state, delivery buffers and SQLite", g3 < 10 or (s3 is not None and s3 <= 0.5),
             f"{f(r1)} → {f(r3)} MiB ({g3:+.1f} %), slope {f(s3, 2)} MiB/min in the last third; RssAnon less the live aggregates "
             f"({f(lv1)} → {f(lv3)} MiB: open sessions {f(med('sessions_open', first), 0)} → {f(med('sessions_open', last), 0)}, "
-            f"bounded by maxSessions) and the delivery buffers ({f(db_1)} → {f(db_3)} MiB, bounded by the memory budget), "
-            "judged like RssAnon")
+            f"bounded by maxSessions), the delivery buffers ({'held, capacity included' if hk == 'delivery_held_mb' else 'bytes'}: "
+            f"{f(db_1)} → {f(db_3)} MiB, max {f(dbmax)}, bounded by the memory budget) and SQLite "
+            f"({f(sq1)} → {f(sq3)} MiB, max {f(sqmax)}, bounded by its soft heap limit), judged like RssAnon")
 fi1, fi3 = med("rss_file_mb", first), med("rss_file_mb", last)
 db1, db3, dbmax = med("db_map_mb", first), med("db_map_mb", last), mx("db_map_mb", steady)
 if fi1 is not None and fi3 is not None and db1 is not None and db3 is not None:
@@ -355,7 +362,7 @@ o.append("```")
 series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), ("heap_mb", "  [heap] MiB"),
           ("anon_maps_mb", "  anon maps MiB"), ("n_anon_maps", "  anon maps #"),
           ("malloc_used_mb", "  malloc used MiB"), ("malloc_free_mb", "  malloc free MiB"),
-          ("live_mem_mb", "  live state MiB"), ("delivery_buf_mb", "  delivery buf MiB"), ("rest_anon_mb", "  rest MiB"),
+          ("live_mem_mb", "  live state MiB"), ("delivery_buf_mb", "  delivery buf MiB"), ("delivery_held_mb", "  delivery held MiB"), ("sqlite_mem_mb", "  SQLite MiB"), ("rest_anon_mb", "  rest MiB"),
           ("rss_file_mb", " RssFile MiB"), ("db_map_mb", "  db mmap MiB"), ("rss_shmem_mb", " RssShmem MiB"),
           ("db_file_mb", "db+WAL on disk MiB"),
           ("server_fds", "server open files"), ("server_cpu_pct", "server CPU %"),
@@ -364,6 +371,7 @@ series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), 
           ("lag_records", "lag records"), ("lag_ms", "lag ms"), ("warehouse_lag_ms", "warehouse lag ms"),
           ("dash_rss_mb", "dash RSS MiB"), ("dash_cpu_pct", "dash CPU %"), ("load1", "load average")]
 for name, label in series:
+    if name not in col: continue
     v = [x for x in col[name] if x is not None]
     rng = f"{min(v):.1f}…{max(v):.1f}" if v else "n/a"
     o.append(f"{label:<18} {spark(col[name])}  {rng}")

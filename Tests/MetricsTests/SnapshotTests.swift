@@ -41,7 +41,8 @@ func richSnapshot() -> NodeSnapshot {
         deliveries: [DeliveryStats(name: "events", sizeHintBytes: 5 << 20, intervalHintMs: 60_000,
                                    buffers: [BufferStats(partition: "site=shop-seoul/dt=2026-11-26/hr=05", bytes: 1234, records: 10, ageMs: 5000, msToNextFlush: 55_000)],
                                    objectsWritten: 4, bytesIn: 100_000, bytesWritten: 20_000, compressionRatio: 5,
-                                   errorsByType: ["schema": 2], deliveryLatency: LatencySummary(count: 4, p50Ms: 60_000, p99Ms: 61_000, maxMs: 61_500))],
+                                   errorsByType: ["schema": 2], deliveryLatency: LatencySummary(count: 4, p50Ms: 60_000, p99Ms: 61_000, maxMs: 61_500),
+                                   memoryBytes: 3 << 20, memoryLimitBytes: 256 << 20)],
         warehouse: WarehouseStats(objectsPending: 1, recordsPending: 10, rowsLoaded: 2990, newestEventLoadedMs: t0, lagMs: 65_000,
                                   sqliteMemoryBytes: 70_123_456, sqliteMemoryLimitBytes: 134_217_728),
         process: ProcessStats(cpuPercent: 37.5, rssBytes: 120 << 20, openFiles: 42, uptimeMs: 31_000))

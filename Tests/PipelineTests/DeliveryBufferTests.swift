@@ -104,10 +104,16 @@ final class DeliveryBufferTests: XCTestCase {
         let pad = String(repeating: "y", count: 600)
         // 3 sites, none reaching the size hint alone, 2.7 MB in total; the clock never moves.
         try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
-        var peak = 0
-        for _ in 0..<80 { try d.runOnce(); peak = max(peak, d.bufferedByteCount) }
+        var peak = 0, peakHeld = 0
+        for _ in 0..<80 {
+            try d.runOnce()
+            peak = max(peak, d.bufferedByteCount); peakHeld = max(peakHeld, d.heldByteCount)
+            XCTAssertGreaterThanOrEqual(d.heldByteCount, d.bufferedByteCount)
+        }
         XCTAssertFalse(d.readingPaused)
         XCTAssertLessThan(peak, (1 << 20) + (64 << 10) * 2, "memory stays within the budget")
+        // What is held can pass the bound by one poll and by a buffer's doubling (each ≤ 1 MiB here).
+        XCTAssertLessThan(peakHeld, 2 << 20 + (64 << 10) * 2, "held memory stays near the budget")
         XCTAssertGreaterThan(d.pressureFlushes, 0)
         let position = try h.stream.consumer("lake-events").position(shardId: "shardId-000000000000")
         XCTAssertEqual(position, 3000, "the consumer read to the end without the interval passing")
@@ -131,6 +137,29 @@ final class DeliveryBufferTests: XCTestCase {
         let position = try h.stream.consumer("lake-events").position(shardId: "shardId-000000000000")
         XCTAssertLessThan(position, 3000, "the consumer stopped before the end: lag grows instead of memory")
         XCTAssertEqual(try d.runOnce(), 0)
+        h.clock.advance(byMs: 60_000)
+        try d.flush()
+        XCTAssertEqual(try h.lines().count, 3000)
+    }
+
+    /// The budget bounds what the buffers hold, not the bytes in them: arrays grow by doubling, so
+    /// capacity reaches the bound first, and reading stops there.
+    func testTheMemoryBoundCountsWhatBuffersHoldNotTheirBytes() async throws {
+        let h = try DeliveryHarness(self, shards: 1)
+        let d = try h.delivery {
+            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 16 << 10; $0.intervalMs = 60_000
+            $0.whenFull = .stopReading
+        }
+        let pad = String(repeating: "y", count: 600)
+        // 12 sites, 2.7 MB in total: more than the bound, none near the size hint.
+        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 12)", i: $0, extra: #","title":"\#(pad)""#) })
+        for _ in 0..<200 where !d.readingPaused { try d.runOnce() }
+        XCTAssertTrue(d.readingPaused)
+        XCTAssertGreaterThanOrEqual(d.heldByteCount, 1 << 20)
+        XCTAssertLessThan(d.bufferedByteCount, 1 << 20, "reading stopped on held memory before the bytes reached the bound")
+        let st = d.stats()
+        XCTAssertEqual(st.memoryBytes, Int64(d.heldByteCount))
+        XCTAssertEqual(st.memoryLimitBytes, 1 << 20)
         h.clock.advance(byMs: 60_000)
         try d.flush()
         XCTAssertEqual(try h.lines().count, 3000)

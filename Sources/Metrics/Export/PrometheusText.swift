@@ -76,6 +76,8 @@ public enum PrometheusText {
         w.family("eddy_delivery_bytes_in", .counter, "Bytes taken in", ds.map { (l($0), .int($0.bytesIn)) })
         w.family("eddy_delivery_bytes_written", .counter, "Bytes written to the lake", ds.map { (l($0), .int($0.bytesWritten)) })
         w.family("eddy_delivery_compression_ratio", .gauge, "Bytes in / bytes written", ds.map { (l($0), .double($0.compressionRatio)) })
+        w.family("eddy_delivery_memory_bytes", .gauge, "Memory the buffers hold (capacity, and emptied buffers kept for reuse)", ds.map { (l($0), .int($0.memoryBytes)) })
+        w.family("eddy_delivery_memory_limit_bytes", .gauge, "Memory budget of the buffers", ds.map { (l($0), .int($0.memoryLimitBytes)) })
         w.family("eddy_delivery_errors_by_type", .counter, "Delivery errors by type", ds.flatMap { d in
             d.errorsByType.sorted { $0.key < $1.key }.map { ([("delivery", d.name), ("code", $0.key)], .int($0.value)) }
         })

@@ -156,6 +156,7 @@ struct JSONBytes {
                 w.field("objectsWritten", d.objectsWritten); w.field("bytesIn", d.bytesIn)
                 w.field("bytesWritten", d.bytesWritten); w.field("compressionRatio", d.compressionRatio)
                 w.field("errorsByType", d.errorsByType); w.key("deliveryLatency"); w.latency(d.deliveryLatency)
+                w.field("memoryBytes", d.memoryBytes); w.field("memoryLimitBytes", d.memoryLimitBytes)
             } }
             if let wh = s.warehouse {
                 w.key("warehouse"); w.object { w in

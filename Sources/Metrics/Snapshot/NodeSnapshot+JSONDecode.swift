@@ -393,6 +393,8 @@ struct JSONReader {
             case "compressionRatio": d.compressionRatio = try r.double()
             case "errorsByType": d.errorsByType = try r.counts()
             case "deliveryLatency": d.deliveryLatency = try r.latency()
+            case "memoryBytes": d.memoryBytes = try r.int()
+            case "memoryLimitBytes": d.memoryLimitBytes = try r.int()
             default: try r.skip()
             }
         }

@@ -131,9 +131,15 @@ public struct DeliveryStats: Sendable, Codable, Equatable {
     public var compressionRatio: Double
     public var errorsByType: [String: Int64]
     public var deliveryLatency: LatencySummary
+    /// Memory the buffers hold (their allocated capacity, and emptied buffers kept for reuse) and
+    /// the budget it is held to. The buffers' `bytes` are what they contain.
+    public var memoryBytes: Int64 = 0
+    public var memoryLimitBytes: Int64 = 0
     public init(name: String, sizeHintBytes: Int64 = 0, intervalHintMs: Int64 = 0, buffers: [BufferStats] = [],
                 objectsWritten: Int64 = 0, bytesIn: Int64 = 0, bytesWritten: Int64 = 0, compressionRatio: Double = 0,
-                errorsByType: [String: Int64] = [:], deliveryLatency: LatencySummary = LatencySummary()) {
+                errorsByType: [String: Int64] = [:], deliveryLatency: LatencySummary = LatencySummary(),
+                memoryBytes: Int64 = 0, memoryLimitBytes: Int64 = 0) {
+        self.memoryBytes = memoryBytes; self.memoryLimitBytes = memoryLimitBytes
         self.name = name; self.sizeHintBytes = sizeHintBytes; self.intervalHintMs = intervalHintMs
         self.buffers = buffers; self.objectsWritten = objectsWritten; self.bytesIn = bytesIn
         self.bytesWritten = bytesWritten; self.compressionRatio = compressionRatio

@@ -35,6 +35,11 @@ final class PartitionBuffer {
     }
 
     /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
+    /// Memory the chunks hold: their arrays' capacity, not the bytes in them.
+    var capacityBytes: Int {
+        chunks.values.reduce(0) { $0 + $1.lines.capacity + $1.arrivals.capacity * MemoryLayout<Int64>.stride }
+    }
+
     @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64, pool: inout LinePool) -> ShardChunk {
         if let c = chunks[shard] { return c }
         let c = ShardChunk(firstOffset: offset, lastOffset: offset, oldestArrivalMs: arrivalMs)
@@ -48,7 +53,8 @@ final class PartitionBuffer {
 /// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
 struct LinePool {
     private var lines: [[UInt8]] = []
-    private var bytes = 0
+    /// Capacity kept (it counts against the delivery's memory budget).
+    private(set) var bytes = 0
 
     mutating func take() -> [UInt8] {
         guard let l = lines.popLast() else { return [] }
@@ -218,11 +224,19 @@ public final class DeliveryStream: @unchecked Sendable {
         return try step(forceFlush: false)
     }
 
+    /// Memory the buffers hold: capacity of every chunk and of the emptied buffers kept for reuse.
+    /// The budget bounds this, not the bytes buffered: arrays grow by doubling, and the soak's
+    /// heaptrack found 423 MB held by buffers whose bytes were within the 256 MiB budget.
+    private func heldBytes() -> Int {
+        buffers.values.reduce(linePool.bytes) { $0 + $1.capacityBytes }
+    }
+
     private func step(forceFlush: Bool) throws -> Int {
         var read = 0
-        if bufferedBytes < config.maxBufferedBytes {
+        let held = heldBytes()
+        if held < config.maxBufferedBytes {
             readingPaused = false
-            let room = config.maxBufferedBytes - bufferedBytes
+            let room = config.maxBufferedBytes - held
             let shards = max(1, stream.shardCountIncludingClosed)
             let perShard = max(4096, min(config.pollBytesPerShard, room / shards))
             var t = BenchSupport.now()
@@ -467,14 +481,15 @@ public final class DeliveryStream: @unchecked Sendable {
     private func flushDue(force: Bool) throws {
         let now = clock.nowMs()
         var due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
-        if !force, config.whenFull == .flushLargest, bufferedBytes >= config.maxBufferedBytes {
+        if !force, config.whenFull == .flushLargest, heldBytes() >= config.maxBufferedBytes {
             // Memory pressure: write the largest buffers early, down to half the budget, so the
-            // consumer keeps reading instead of waiting out the interval.
+            // consumer keeps reading instead of waiting out the interval. (What a flushed buffer
+            // held may stay in the reuse pool, up to a quarter of the budget.)
             let dueSet = Set(due)
-            var left = bufferedBytes - due.reduce(0) { $0 + (buffers[$1]?.bytes ?? 0) }
-            for (site, b) in buffers.filter({ !dueSet.contains($0.key) }).sorted(by: { $0.value.bytes > $1.value.bytes }) {
+            var left = heldBytes() - due.reduce(0) { $0 + (buffers[$1]?.capacityBytes ?? 0) }
+            for (site, b) in buffers.filter({ !dueSet.contains($0.key) }).map({ ($0.key, $0.value.capacityBytes) }).sorted(by: { $0.1 > $1.1 }) {
                 if left < config.maxBufferedBytes / 2 { break }
-                due.append(site); left -= b.bytes
+                due.append(site); left -= b
             }
             pressureFlushes += 1
         }
@@ -616,11 +631,14 @@ public final class DeliveryStream: @unchecked Sendable {
         return DeliveryStats(name: config.name, sizeHintBytes: Int64(config.sizeHintBytes), intervalHintMs: config.intervalMs,
                              buffers: bs, objectsWritten: objectsWritten, bytesIn: bytesIn, bytesWritten: bytesWritten,
                              compressionRatio: bytesWritten > 0 ? Double(objectBytesRaw) / Double(bytesWritten) : 0,
-                             errorsByType: errorsByType, deliveryLatency: latency.summary())
+                             errorsByType: errorsByType, deliveryLatency: latency.summary(),
+                             memoryBytes: Int64(heldBytes()), memoryLimitBytes: Int64(config.maxBufferedBytes))
     }
 
-    /// Total bytes held in buffers now.
+    /// Total bytes in the buffers now.
     public var bufferedByteCount: Int { lock.lock(); defer { lock.unlock() }; return bufferedBytes }
+    /// Memory the buffers hold now (capacity, and emptied buffers kept for reuse): what the budget bounds.
+    public var heldByteCount: Int { lock.lock(); defer { lock.unlock() }; return heldBytes() }
     public var activePartitions: Int { lock.lock(); defer { lock.unlock() }; return buffers.count }
 }
 

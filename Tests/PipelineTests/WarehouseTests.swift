@@ -374,6 +374,8 @@ final class WarehouseRollupTests: XCTestCase {
                  "SELECT site_id, date(start_ms / 1000, 'unixepoch'), coalesce(channel, ''), coalesce(ref_host, ''), count(*), sum(bounce), sum(pageviews), sum(converted), round(sum(revenue), 2) FROM sessions WHERE is_bot = 0 GROUP BY 1, 2, 3, 4")
         try diff("SELECT site_id, day, country, device, events, pageviews FROM rollup_geo_device_day WHERE events > 0",
                  "SELECT site_id, date(ts / 1000, 'unixepoch'), coalesce(geo_country, ''), coalesce(device, ''), count(*), sum(type = 'page_view') FROM events WHERE is_bot = 0 GROUP BY 1, 2, 3, 4")
+        try diff("SELECT site_id, day, visitors FROM rollup_site_day WHERE visitors > 0",
+                 "SELECT site_id, date(ts / 1000, 'unixepoch'), count(DISTINCT visitor) FROM events WHERE is_bot = 0 GROUP BY 1, 2")
         // Sessions are what a from-scratch sessionisation of events gives: 30-minute gaps per visitor.
         let fromScratch = """
             WITH o AS (SELECT site_id, visitor, ts, CASE WHEN ts - lag(ts) OVER (PARTITION BY site_id, visitor ORDER BY ts, id) <= 1800000 THEN 0 ELSE 1 END AS new FROM events),

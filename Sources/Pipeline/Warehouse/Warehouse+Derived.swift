@@ -180,6 +180,11 @@ extension Warehouse {
             for m in minutes where !oldMinutes.contains(m) { d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1 }
             for k in pageHours where !oldPageHours.contains(k) { d.page[k, default: DerivedDeltas.Page()].visitors += 1 }
             for day in visitorDays {
+                // A stored session without bot events spanning that day means an earlier load
+                // already put this (site, day, visitor) in visitor_days (a session has events on
+                // every day it spans: its gaps are under 30 minutes). The usual case, a visitor in
+                // the middle of a session, so it skips a write at a random place in that index.
+                if old.contains(where: { !$0.bot && DerivedDeltas.day($0.start) <= day && day <= DerivedDeltas.day($0.end) }) { continue }
                 let vh = insVisitorDay.s
                 sqlite3_reset(vh)
                 strings.bind(vh, 1, site); _ = dayString(day).withCString { sqlite3_bind_text(vh, 2, $0, -1, SQLITE_TRANSIENT_PTR) }

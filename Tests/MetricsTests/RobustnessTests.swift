@@ -135,4 +135,25 @@ final class RobustnessTests: XCTestCase {
         XCTAssertGreaterThan(during - before, 60 << 20)
         XCTAssertLessThan(sampler.sample().heapInUseBytes, during - (60 << 20))
     }
+
+    /// Freed blocks below the mmap threshold stay resident in the arena until trimmed: 64 MiB of
+    /// 64 KiB blocks, all freed but the last (which pins the arena's top), leave RSS up until
+    /// `releaseFreeMemory` gives the pages back.
+    func testReleaseFreeMemoryGivesFreedArenaPagesBack() throws {
+        ProcessMemory.configureForLongRun()
+        let n = 1024, size = 64 << 10
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<n {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            b.initializeMemory(as: UInt8.self, repeating: 7, count: size)
+            blocks.append(b)
+        }
+        for b in blocks.dropLast() { b.deallocate() }
+        let held = ProcessSampler.residentBytes()
+        XCTAssertTrue(ProcessMemory.releaseFreeMemory(ifFreeAbove: 32 << 20), "64 MiB freed should be above the threshold")
+        let after = ProcessSampler.residentBytes()
+        blocks.last?.deallocate()
+        XCTAssertLessThan(after, held - (40 << 20), "resident \(held >> 20) MiB before the trim, \(after >> 20) MiB after")
+        XCTAssertFalse(ProcessMemory.releaseFreeMemory(ifFreeAbove: Int64.max))
+    }
 }

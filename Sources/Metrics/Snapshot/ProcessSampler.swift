@@ -16,6 +16,21 @@ public enum ProcessMemory {
         if env["GLIBC_TUNABLES"] != nil || env["MALLOC_MMAP_THRESHOLD_"] != nil { return }
         _ = eddy_fix_mmap_threshold(256 << 10)
     }
+
+    /// Gives free pages held by malloc's arenas back to the system when more than `threshold` bytes
+    /// are free; returns whether it did. Buffers below the mmap threshold (delivery's per-site
+    /// chunks, the loader's batches, snapshot arrays) are allocated and freed from several threads'
+    /// arenas every minute; the freed memory stayed resident between them: a 12-minute 5k/s soak
+    /// saw RssAnon less live allocations grow 16 → 139 MiB while live allocations stayed flat.
+    /// `malloc_trim` releases whole free pages anywhere in every arena.
+    @discardableResult
+    public static func releaseFreeMemory(ifFreeAbove threshold: Int64) -> Bool {
+        var used: Int64 = 0, free: Int64 = 0
+        eddy_heap_usage(&used, &free)
+        guard free > threshold else { return false }
+        _ = eddy_release_free_memory()
+        return true
+    }
 }
 
 /// CPU, resident memory and open files of this process, from /proc (Linux). Elsewhere the

@@ -260,6 +260,7 @@ public final class EmbeddedNode: @unchecked Sendable {
             if ticks % 60 == 0 {
                 do { _ = try stream.enforceRetention() } catch { noteError("retention", error) }
             }
+            if ticks % 10 == 0 { ProcessMemory.releaseFreeMemory(ifFreeAbove: 32 << 20) }
         }
     }
 }

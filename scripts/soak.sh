@@ -143,7 +143,7 @@ topmaps() { # pid → resident memory by mapped path (anonymous mappings togethe
       "/proc/$1/smaps" 2>/dev/null | sort -t$'\t' -k1,1 -rn | head -10
 }
 samples=$work/samples.tsv
-echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open\tdelivery_held_mb\tsqlite_mem_mb" > "$samples"
+echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open\tdelivery_held_mb\tsqlite_mem_mb\twh_pending_records" > "$samples"
 start=$(date +%s.%N)
 sc0=$(cpu "$server"); dc0=$(cpu "$dash"); t0=$start
 steady_n=$((minutes * 6))
@@ -177,7 +177,7 @@ PY
   # Whether loadgen was still running when this sample was taken: rows after it stopped are not
   # the steady state (the last one used to read 0 events/s and fail "throughput held").
   lon=0; [ -n "$loadgen" ] && kill -0 "$loadgen" 2>/dev/null && lon=1
-  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)\t$(mib eddy_delivery_memory_bytes)\t$(mib eddy_warehouse_sqlite_memory_bytes)" >> "$samples"
+  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)\t$(mib eddy_delivery_memory_bytes)\t$(mib eddy_warehouse_sqlite_memory_bytes)\t$(metric eddy_warehouse_records_pending)" >> "$samples"
   # Resident memory by mapping, once after the warm-up and at the end.
   [ "$i" = 6 ] && topmaps "$server" > "$work/maps-first.tsv"
   [ "$i" = $((steady_n - 1)) ] && topmaps "$server" > "$work/maps-last.tsv"
@@ -324,6 +324,15 @@ for name, label, unit, floor in [("lag_records", "consumer lag (records, all con
         verdict(label, False, "no samples"); continue
     verdict(label, m3 <= max(1.5 * m1, floor),
             f"worst {f(m1, 0)} {unit} in the first third, {f(m3, 0)} in the last third (bounded means ≤ 1.5× or ≤ {f(floor, 0)})")
+# The loader's lag is the age of the oldest pending manifest: it includes the time to load the
+# burst a delivery interval produces (every partition flushes at its interval), so it grows with
+# the per-row cost even while the loader keeps up. Whether it keeps up is the backlog: records
+# pending, median over each third (bounded means ≤ 1.5× the first third, or ≤ one interval's input).
+w1, w3 = med("wh_pending_records", a1), med("wh_pending_records", a3)
+if w1 is not None and w3 is not None:
+    verdict("warehouse keeps up (records pending)", w3 <= max(1.5 * w1, 60 * rate),
+            f"median {f(w1, 0)} in the first third, {f(w3, 0)} in the last third (bounded means ≤ 1.5× or ≤ {f(60 * rate, 0)}, "
+            "one 60 s delivery interval at the offered rate)")
 p1, p3 = med("probe_ack_p50_ms", first), med("probe_ack_p50_ms", last)
 if p1 is not None and p3 is not None:
     verdict("ack latency (probe median)", p3 <= max(2 * p1, 50),
@@ -368,7 +377,7 @@ series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), 
           ("server_fds", "server open files"), ("server_cpu_pct", "server CPU %"),
           ("events_per_s", "events/s"), ("probe_ack_p50_ms", "probe ack p50 ms"), ("probe_ack_max_ms", "probe ack max ms"),
           ("ack_p50_cum_ms", "ack p50 ms (cum)"), ("ack_p99_cum_ms", "ack p99 ms (cum)"),
-          ("lag_records", "lag records"), ("lag_ms", "lag ms"), ("warehouse_lag_ms", "warehouse lag ms"),
+          ("lag_records", "lag records"), ("lag_ms", "lag ms"), ("warehouse_lag_ms", "warehouse lag ms"), ("wh_pending_records", "wh pending recs"),
           ("dash_rss_mb", "dash RSS MiB"), ("dash_cpu_pct", "dash CPU %"), ("load1", "load average")]
 for name, label in series:
     if name not in col: continue

@@ -88,7 +88,7 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// True inside BEGIN…COMMIT. SQLite ends a transaction by itself on some errors (SQLITE_FULL,
-    /// IOERR, NOMEM), taking its savepoints with it; callers check this before ROLLBACK TO.
+    /// IOERR, NOMEM); callers check this before ROLLBACK.
     var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
 
     /// Runs `body` in a write transaction (BEGIN IMMEDIATE): a throw rolls back and rethrows.

@@ -1,82 +1,116 @@
 import CSQLite
 import Foundation
 
-/// The loader: transactions, savepoints per manifest, the bulk INSERT path and the per-row bindings.
+/// The loader: manifests grouped into transactions, the bulk INSERT path and the per-row bindings.
 extension Warehouse {
     // MARK: Loading
 
     /// Rows after which `loadPending` commits and opens the next transaction. Several manifests
-    /// share a transaction (each in its own savepoint): fewer commits write each dirty index page
+    /// share a transaction: fewer commits write each dirty index page
     /// to the WAL fewer times; readers see new rows at each commit.
     static let rowsPerTransaction = 250_000
 
     /// Loads every object of every manifest not yet completed, in name order, each object exactly
     /// once (ledger row in the same transaction as its events, sessions and rollups). Manifests are
-    /// grouped into transactions of about `rowsPerTransaction` rows; each manifest is a savepoint,
-    /// so one that fails is rolled back alone and the others commit.
+    /// grouped into transactions of about `rowsPerTransaction` rows. A manifest that fails rolls its
+    /// whole group back; the group is loaded again with that manifest in a transaction of its own,
+    /// so the others commit and only it is reported (and retried on the next pass).
+    ///
+    /// Not savepoints: a savepoint makes SQLite copy every page that existed before it into a
+    /// statement journal the first time the manifest modifies it. On a large database a manifest
+    /// modifies tens of thousands of index pages; with temp_store=MEMORY that journal was heap (a
+    /// 5k/s soak: SQLite at ~200 MB against a 64 MiB cache), and in a file it is as many writes.
+    /// Failures are rare; paying for them with a reload costs nothing the rest of the time.
     public func loadPending() throws -> LoadReport {
         lock.lock(); defer { writer.resetAll(); lock.unlock() }
         var report = LoadReport()
         var pending = LoadReport() // counted once committed
         var inTransaction = false
+        var group: [String] = []            // manifests in the open transaction
+        var committed = Set<String>()       // manifests completed by this call
+        var alone = Set<String>()           // failed in a group: load in a transaction of their own
+        var failed = Set<String>()          // failed alone: reported, retried on the next pass
         func commit() throws {
             guard inTransaction else { return }
             try writer.exec("COMMIT")
             inTransaction = false
             report.add(pending)
             pending = LoadReport()
+            committed.formUnion(group)
+            group = []
+        }
+        func rollback() throws {
+            writer.resetAll()
+            if writer.inTransaction { try writer.exec("ROLLBACK") }
+            inTransaction = false
+            pending = LoadReport()
+            group = []
         }
         let manifests = try listManifests()
         do {
-            manifestLoop: for m in manifests {
-                // A node shutting down does not wait for a backlog: what is committed stays, the
-                // rest loads on the next start (it waited for every pending manifest, minutes
-                // after a node that had fallen behind was told to stop).
-                if stopRequested { break }
-                var ok = true
-                var batch: [(url: String, path: String)] = []
-                var local = LoadReport()
-                for e in m.entries {
-                    if try isLoaded(e.url) { local.objectsAlreadyLoaded += 1; continue }
-                    let path = localPath(e.url)
-                    if !FileManager.default.fileExists(atPath: path) {
-                        if e.mandatory {
-                            report.errors.append("manifest \(m.delivery)/\(m.name): mandatory object missing: \(e.url)")
-                            ok = false
-                            break
+            passes: while true {
+                for m in manifests {
+                    let key = m.delivery + "/" + m.name
+                    if committed.contains(key) || failed.contains(key) { continue }
+                    // A node shutting down does not wait for a backlog: what is committed stays, the
+                    // rest loads on the next start (it waited for every pending manifest, minutes
+                    // after a node that had fallen behind was told to stop).
+                    if stopRequested { break passes }
+                    var ok = true
+                    var batch: [(url: String, path: String)] = []
+                    var local = LoadReport()
+                    for e in m.entries {
+                        if try isLoaded(e.url) { local.objectsAlreadyLoaded += 1; continue }
+                        let path = localPath(e.url)
+                        if !FileManager.default.fileExists(atPath: path) {
+                            if e.mandatory {
+                                local.errors.append("manifest \(m.delivery)/\(m.name): mandatory object missing: \(e.url)")
+                                ok = false
+                                break
+                            }
+                            continue
                         }
-                        continue
+                        batch.append((e.url, path))
                     }
-                    batch.append((e.url, path))
+                    let isolated = alone.contains(key)
+                    if isolated { try commit() }
+                    if !inTransaction { try writer.exec("BEGIN IMMEDIATE"); inTransaction = true }
+                    do {
+                        // The objects before a missing one still load (they are complete and durable).
+                        if !batch.isEmpty { try loadObjects(batch, manifest: m, report: &local) }
+                        if ok {
+                            try writer.statement("INSERT OR IGNORE INTO loaded_manifests VALUES (?, ?, ?, ?)")
+                                .run(.text(m.delivery), .text(m.name), .integer(Int64(m.entries.count)), .integer(now()))
+                            local.manifestsCompleted += 1
+                        }
+                        writer.resetAll()
+                        pending.add(local)
+                        group.append(key)
+                    } catch {
+                        writer.resetAll()
+                        guard writer.inTransaction else {
+                            // SQLite rolled the whole transaction back itself (a full disk does): the
+                            // manifests grouped with this one are undone too, ledger rows included, so
+                            // they load again on the next pass. Stop here; the disk needs attention.
+                            report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
+                            inTransaction = false
+                            pending = LoadReport()
+                            break passes
+                        }
+                        let grouped = !group.isEmpty
+                        try rollback()
+                        if isolated || !grouped {
+                            report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
+                            failed.insert(key)
+                            continue
+                        }
+                        // Its group is undone with it: load the group again, this one alone.
+                        alone.insert(key)
+                        continue passes
+                    }
+                    if isolated || pending.rowsInserted + pending.duplicateRows >= Self.rowsPerTransaction { try commit() }
                 }
-                if !inTransaction { try writer.exec("BEGIN IMMEDIATE"); inTransaction = true }
-                try writer.exec("SAVEPOINT manifest")
-                do {
-                    // The objects before a missing one still load (they are complete and durable).
-                    if !batch.isEmpty { try loadObjects(batch, manifest: m, report: &local) }
-                    if ok {
-                        try writer.statement("INSERT OR IGNORE INTO loaded_manifests VALUES (?, ?, ?, ?)")
-                            .run(.text(m.delivery), .text(m.name), .integer(Int64(m.entries.count)), .integer(now()))
-                        local.manifestsCompleted += 1
-                    }
-                    writer.resetAll()
-                    try writer.exec("RELEASE manifest")
-                    pending.add(local)
-                } catch {
-                    writer.resetAll()
-                    report.errors.append("manifest \(m.delivery)/\(m.name): \(error)")
-                    guard writer.inTransaction else {
-                        // SQLite rolled the whole transaction back itself (a full disk does): the
-                        // manifests grouped with this one are undone too, ledger rows included, so
-                        // they load again on the next pass. Stop here; the disk needs attention.
-                        inTransaction = false
-                        pending = LoadReport()
-                        break manifestLoop
-                    }
-                    try writer.exec("ROLLBACK TO manifest")
-                    try writer.exec("RELEASE manifest")
-                }
-                if pending.rowsInserted + pending.duplicateRows >= Self.rowsPerTransaction { try commit() }
+                break
             }
             try commit()
         } catch {
@@ -95,7 +129,7 @@ extension Warehouse {
     static let insertSQL = "INSERT OR IGNORE INTO events (" + EventColumn.names.joined(separator: ", ") + ", visitor) VALUES ("
         + Array(repeating: "?", count: EventColumn.count + 1).joined(separator: ", ") + ")"
 
-    /// The listed objects of one manifest, inside the caller's transaction and savepoint: their rows,
+    /// The listed objects of one manifest, inside the caller's transaction: their rows,
     /// the sessions and rollups they change, and their ledger rows commit together or not at all.
     ///
     /// Rows are inserted through one prepared statement with spans of the decompressed object bound
@@ -194,7 +228,7 @@ extension Warehouse {
             local.insertMs = Double(tDerived - tInsert) / 1e6
             local.derivedMs = Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
         }
-        // Counted only once the caller's savepoint is released.
+        // Counted only once the caller's transaction commits.
         report.add(local)
     }
 

@@ -105,6 +105,21 @@ final class DeliveryParallelTests: XCTestCase {
         XCTAssertEqual(tmp, [])
     }
 
+    /// Workers claim a directory's objects together, in order, each object exactly once.
+    func testDirectoryRunsGroupConsecutiveObjectsOfADirectory() {
+        let paths = ["/l/a/x/1", "/l/a/x/2", "/l/a/y/3", "/l/b/4", "/l/b/5", "/l/b/6", "/l/a/x/7", "top"]
+        let runs = DirectoryRuns(paths)
+        var got: [Range<Int>] = []
+        while let r = runs.claim() { got.append(r) }
+        XCTAssertEqual(got, [0..<2, 2..<3, 3..<6, 6..<7, 7..<8])
+        XCTAssertNil(runs.claim())
+        let cancelled = DirectoryRuns(paths)
+        XCTAssertEqual(cancelled.claim(), 0..<2)
+        cancelled.cancel()
+        XCTAssertNil(cancelled.claim())
+        XCTAssertNil(DirectoryRuns([]).claim())
+    }
+
     /// A directory that cannot be created fails the batch (no hang of the producers waiting for
     /// it, no object, no temp file), whichever object needed it.
     func testPutAllFailsCleanlyWhenADirectoryCannotBeCreated() throws {

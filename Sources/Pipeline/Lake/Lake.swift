@@ -335,6 +335,10 @@ public final class LocalLake: Lake, @unchecked Sendable {
             try bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
             if !viaFilesystem, fsync(fd) != 0 { throw LakeError(.io, key: keys[i], "fsync: \(FileIO.errnoText())") }
         }
+        // With a filesystem sync, workers take a directory's objects at a time: two threads
+        // creating files in one directory queue on its lock (and ext4 without a journal can spend
+        // a millisecond finding a free inode while holding it).
+        let runs = DirectoryRuns(paths)
         do {
             if let plan, !plan.ordered.isEmpty {
                 // Task 0 creates the missing directories (parents first, in object order: ext4
@@ -356,18 +360,26 @@ public final class LocalLake: Lake, @unchecked Sendable {
                         } catch { gate.cancel(); throw error }
                         return
                     }
-                    var i = k - 1
                     do {
-                        while i < keys.count {
-                            let bytes = try produce(i)
-                            guard gate.wait(for: plan.need[i]) else { return }
-                            try writeTemp(i, bytes)
-                            i += w
+                        while let run = runs.claim() {
+                            for i in run {
+                                let bytes = try produce(i)
+                                guard gate.wait(for: plan.need[i]) else { return }
+                                try writeTemp(i, bytes)
+                            }
                         }
-                    } catch { gate.cancel(); throw error }
+                    } catch { gate.cancel(); runs.cancel(); throw error }
                 }
-            } else {
+            } else if !viaFilesystem {
+                // Per-file fsyncs: as many in flight as there are threads, whatever the directory.
                 try parallelFor(keys.count, workers: workers) { i in try writeTemp(i, try produce(i)) }
+            } else {
+                let w = max(1, min(workers, keys.count))
+                try parallelFor(w, workers: w) { _ in
+                    do {
+                        while let run = runs.claim() { for i in run { try writeTemp(i, try produce(i)) } }
+                    } catch { runs.cancel(); throw error }
+                }
             }
             if viaFilesystem { try syncFilesystem(key: keys[0]) }
         } catch {
@@ -458,4 +470,34 @@ final class DirectoryGate: @unchecked Sendable {
         while count < n && !cancelled { cond.wait() }
         return !cancelled
     }
+}
+
+/// A batch's objects as runs of consecutive objects in the same directory, claimed by workers
+/// one run at a time (in order, so the directory thread stays ahead of them).
+final class DirectoryRuns: @unchecked Sendable {
+    private let lock = NSLock()
+    private var runs: [Range<Int>] = []
+    private var next = 0
+
+    init(_ paths: [String]) {
+        var start = 0
+        var last: Substring.UTF8View? = nil
+        for (i, p) in paths.enumerated() {
+            let d = p.utf8.lastIndex(of: 0x2F).map { p.utf8[..<$0] } ?? p.utf8[...]
+            if let l = last, l.elementsEqual(d) { continue }
+            if i > start { runs.append(start..<i) }
+            start = i; last = d
+        }
+        if paths.count > start { runs.append(start..<paths.count) }
+    }
+
+    func claim() -> Range<Int>? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < runs.count else { return nil }
+        next += 1
+        return runs[next - 1]
+    }
+
+    /// No more runs for anyone (a worker failed).
+    func cancel() { lock.lock(); next = runs.count; lock.unlock() }
 }

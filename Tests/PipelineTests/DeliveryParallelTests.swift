@@ -87,6 +87,57 @@ final class DeliveryParallelTests: XCTestCase {
         XCTAssertEqual(tmp, [])
     }
 
+    /// A batch creates its missing directories while its objects are produced: objects in new,
+    /// existing and partly existing directories all land, and a second batch reuses them.
+    func testPutAllCreatesDirectoriesWhileProducing() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        try lake.put("r/site=old/dt=2026-11-26/hr=08/first.ndjson", [0x30])
+        var keys = (0..<30).map { "r/site=s\($0 % 7)/dt=2026-11-2\($0 % 3)/hr=0\($0 % 4)/o\($0).ndjson" }
+        keys += ["r/site=old/dt=2026-11-26/hr=08/second.ndjson", "r/site=old/dt=2026-11-26/hr=09/third.ndjson", "top.ndjson"]
+        try lake.putAll(keys: keys, workers: 3) { Array("object \($0)".utf8) }
+        for (i, k) in keys.enumerated() { XCTAssertEqual(String(decoding: try lake.read(k), as: UTF8.self), "object \(i)", k) }
+        XCTAssertEqual(try lake.list(prefix: "r").count, keys.count)   // "top.ndjson" is outside r/, "first" inside
+        let again = keys.map { $0.replacingOccurrences(of: ".ndjson", with: "-b.ndjson") }
+        try lake.putAll(keys: again, workers: 2) { Array("again \($0)".utf8) }
+        for (i, k) in again.enumerated() { XCTAssertEqual(String(decoding: try lake.read(k), as: UTF8.self), "again \(i)", k) }
+        let tmp = FileManager.default.enumerator(atPath: dir + "/lake")?.compactMap { $0 as? String }.filter { $0.contains(".tmp-") } ?? []
+        XCTAssertEqual(tmp, [])
+    }
+
+    /// Workers claim a directory's objects together, in order, each object exactly once.
+    func testDirectoryRunsGroupConsecutiveObjectsOfADirectory() {
+        let paths = ["/l/a/x/1", "/l/a/x/2", "/l/a/y/3", "/l/b/4", "/l/b/5", "/l/b/6", "/l/a/x/7", "top"]
+        let runs = DirectoryRuns(paths)
+        var got: [Range<Int>] = []
+        while let r = runs.claim() { got.append(r) }
+        XCTAssertEqual(got, [0..<2, 2..<3, 3..<6, 6..<7, 7..<8])
+        XCTAssertNil(runs.claim())
+        let cancelled = DirectoryRuns(paths)
+        XCTAssertEqual(cancelled.claim(), 0..<2)
+        cancelled.cancel()
+        XCTAssertNil(cancelled.claim())
+        XCTAssertNil(DirectoryRuns([]).claim())
+    }
+
+    /// A directory that cannot be created fails the batch (no hang of the producers waiting for
+    /// it, no object, no temp file), whichever object needed it.
+    func testPutAllFailsCleanlyWhenADirectoryCannotBeCreated() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        try lake.put("s/blocker", [0x31])   // a file where a directory should go
+        for bad in [0, 5, 11] {
+            var keys = (0..<12).map { "s/site=s\($0)/o\($0).ndjson" }
+            keys[bad] = "s/blocker/site=x/o\(bad).ndjson"
+            XCTAssertThrowsError(try lake.putAll(keys: keys, workers: 2) { Array("object \($0)".utf8) }) { e in
+                XCTAssertEqual((e as? LakeError)?.code, .io, "\(e)")
+            }
+            let tmp = FileManager.default.enumerator(atPath: dir + "/lake")?.compactMap { $0 as? String }.filter { $0.contains(".tmp-") } ?? []
+            XCTAssertEqual(tmp, [], "bad index \(bad)")
+            XCTAssertEqual(try lake.list(prefix: "s"), ["s/blocker"], "bad index \(bad)")
+        }
+    }
+
     /// ASCII keys take a byte-level path; it must answer exactly as the general rules do.
     func testKeyChecksOnBytesGiveTheSameAnswers() {
         let cases: [(String, String?)] = [

@@ -46,6 +46,10 @@ public struct DeliveryBench: BenchmarkCase {
         let inputMB = Double(ndjson.count) / 1e6
         let file = base + "/input.ndjson"
         try Data(ndjson).write(to: URL(fileURLWithPath: file))
+        // The backlog was appended without fsync (setup speed) and the input file just written:
+        // ~300 MB of dirty pages that the first delivery's syncfs would otherwise write back as
+        // if they were its own. A deployed stream syncs its segments itself, so they are clean.
+        sync()
         progress("backlog: \(appended) events, \(fmt(inputMB)) MB of NDJSON in 4 shards")
 
         // Anchor: zstd -1 CLI over the same bytes (page cache warm), output discarded. Interleaved

@@ -153,7 +153,7 @@ struct Enricher {
         } != nil
         if !hasRef { out.appendLiteral("null") }
         let channel = utmBuf.withUnsafeBytes { classifier.channel(utm, utmBytes: $0, refKind: refKind) }
-        out.appendLiteral(",\"channel\":\""); out.append(contentsOf: channel.rawValue.utf8); out.append(0x22)
+        out.appendLiteral(",\"channel\":"); out.appendLiteral(channel.jsonString)
 
         // User agent
         out.append(0x2C)

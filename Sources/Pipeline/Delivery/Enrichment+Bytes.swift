@@ -1,4 +1,5 @@
 import Foundation
+import CEddy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,7 +96,7 @@ extension Array where Element == UInt8 {
     mutating func appendJSONString(_ b: UnsafeRawBufferPointer) {
         append(0x22)
         var needs = false
-        for c in b where c < 0x20 || c == 0x22 || c == 0x5C { needs = true; break }
+        if let p = b.baseAddress { needs = eddy_json_needs_escape(p.assumingMemoryBound(to: UInt8.self), b.count) != 0 }
         if !needs { append(contentsOf: b) } else {
             for c in b {
                 switch c {

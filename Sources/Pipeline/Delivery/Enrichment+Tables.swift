@@ -86,6 +86,24 @@ public enum ChannelGroup: String, Sendable, CaseIterable {
     case referral = "Referral", display = "Display", affiliates = "Affiliates", unassigned = "Unassigned"
 }
 
+extension ChannelGroup {
+    /// The name as a JSON string, quotes included (the enricher appends it without a String per event).
+    var jsonString: StaticString {
+        switch self {
+        case .direct: return "\"Direct\""
+        case .organicSearch: return "\"Organic Search\""
+        case .paidSearch: return "\"Paid Search\""
+        case .organicSocial: return "\"Organic Social\""
+        case .paidSocial: return "\"Paid Social\""
+        case .email: return "\"Email\""
+        case .referral: return "\"Referral\""
+        case .display: return "\"Display\""
+        case .affiliates: return "\"Affiliates\""
+        case .unassigned: return "\"Unassigned\""
+        }
+    }
+}
+
 public enum HostKind: Sendable { case search, social, other }
 
 public enum ChannelRules {

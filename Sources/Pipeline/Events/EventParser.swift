@@ -1,4 +1,5 @@
 import Foundation
+import CEddy
 
 /// Parses and validates a request body of clickstream events — NDJSON (one object per line) or a
 /// JSON array of objects — straight from bytes, in one pass per record.
@@ -473,13 +474,10 @@ struct Cursor {
         let contentStart = pos
         var escaped = false
         while true {
-            // Fast path: eight plain bytes at a time (no quote, backslash, control or non-ASCII byte).
-            // (Swift's SIMD16 compares measured 100× slower here: they did not lower to SSE.)
-            while pos + 8 <= end {
-                let v = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                if swarSpecial(v) != 0 { break }
-                pos += 8
-            }
+            // Fast path: plain bytes (no quote, backslash, control or non-ASCII byte) 16 at a time,
+            // SSE2 in C (Swift's SIMD16 compares measured 100× slower here: they did not lower to
+            // SSE; the 8-byte SWAR loop before this spent 13 % of a delivery profile).
+            pos += eddy_json_plain_prefix(base + pos, end - pos)
             guard pos < end else {
                 return .failure(ParseFailure(.malformedJSON, "malformed JSON at byte \(open): unterminated string", open))
             }

@@ -96,14 +96,22 @@ final class DeliveryBufferTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.dir + "/etc"))
     }
 
-    func testMemoryBoundWritesTheLargestBuffersEarlyAndKeepsReading() async throws {
+    /// One shard holding 3,000 events padded to ~900 bytes (2.7 MB) spread over `sites` sites, none
+    /// reaching the size hint alone, and a delivery with a 1 MiB budget and size hint.
+    private func paddedBacklog(sites: Int, pollBytes: Int, whenFull: WhenBuffersFull) async throws -> (DeliveryHarness, DeliveryStream) {
         let h = try DeliveryHarness(self, shards: 1)
         let d = try h.delivery {
-            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 64 << 10; $0.intervalMs = 60_000
+            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = pollBytes; $0.intervalMs = 60_000
+            $0.whenFull = whenFull
         }
         let pad = String(repeating: "y", count: 600)
-        // 3 sites, none reaching the size hint alone, 2.7 MB in total; the clock never moves.
-        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
+        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % sites)", i: $0, extra: #","title":"\#(pad)""#) })
+        return (h, d)
+    }
+
+    func testMemoryBoundWritesTheLargestBuffersEarlyAndKeepsReading() async throws {
+        // The clock never moves.
+        let (h, d) = try await paddedBacklog(sites: 3, pollBytes: 64 << 10, whenFull: .flushLargest)
         var peak = 0, peakHeld = 0
         for _ in 0..<80 {
             try d.runOnce()
@@ -123,14 +131,7 @@ final class DeliveryBufferTests: XCTestCase {
     }
 
     func testMemoryBoundCanStopReadingInsteadOfGrowing() async throws {
-        let h = try DeliveryHarness(self, shards: 1)
-        let d = try h.delivery {
-            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 64 << 10; $0.intervalMs = 60_000
-            $0.whenFull = .stopReading
-        }
-        let pad = String(repeating: "y", count: 600)
-        // 3 sites, none reaching the size hint alone, 2.7 MB in total.
-        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
+        let (h, d) = try await paddedBacklog(sites: 3, pollBytes: 64 << 10, whenFull: .stopReading)
         for _ in 0..<40 { try d.runOnce() }
         XCTAssertTrue(d.readingPaused)
         XCTAssertLessThan(d.bufferedByteCount, (1 << 20) + (64 << 10) * 2)
@@ -145,14 +146,7 @@ final class DeliveryBufferTests: XCTestCase {
     /// The budget bounds what the buffers hold, not the bytes in them: arrays grow by doubling, so
     /// capacity reaches the bound first, and reading stops there.
     func testTheMemoryBoundCountsWhatBuffersHoldNotTheirBytes() async throws {
-        let h = try DeliveryHarness(self, shards: 1)
-        let d = try h.delivery {
-            $0.maxBufferedBytes = 1 << 20; $0.sizeHintBytes = 1 << 20; $0.pollBytesPerShard = 16 << 10; $0.intervalMs = 60_000
-            $0.whenFull = .stopReading
-        }
-        let pad = String(repeating: "y", count: 600)
-        // 12 sites, 2.7 MB in total: more than the bound, none near the size hint.
-        try await h.append((0..<3000).map { simpleEvent(site: "s\($0 % 12)", i: $0, extra: #","title":"\#(pad)""#) })
+        let (h, d) = try await paddedBacklog(sites: 12, pollBytes: 16 << 10, whenFull: .stopReading)
         for _ in 0..<200 where !d.readingPaused { try d.runOnce() }
         XCTAssertTrue(d.readingPaused)
         XCTAssertGreaterThanOrEqual(d.heldByteCount, 1 << 20)

@@ -34,12 +34,12 @@ final class PartitionBuffer {
         self.site = site; self.firstBufferedAtMs = firstBufferedAtMs; self.oldestArrivalMs = oldestArrivalMs
     }
 
-    /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
     /// Memory the chunks hold: their arrays' capacity, not the bytes in them.
     var capacityBytes: Int {
         chunks.values.reduce(0) { $0 + $1.lines.capacity + $1.arrivals.capacity * MemoryLayout<Int64>.stride }
     }
 
+    /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
     @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64, pool: inout LinePool) -> ShardChunk {
         if let c = chunks[shard] { return c }
         let c = ShardChunk(firstOffset: offset, lastOffset: offset, oldestArrivalMs: arrivalMs)
@@ -481,12 +481,12 @@ public final class DeliveryStream: @unchecked Sendable {
     private func flushDue(force: Bool) throws {
         let now = clock.nowMs()
         var due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
-        if !force, config.whenFull == .flushLargest, heldBytes() >= config.maxBufferedBytes {
+        if !force, config.whenFull == .flushLargest, case let held = heldBytes(), held >= config.maxBufferedBytes {
             // Memory pressure: write the largest buffers early, down to half the budget, so the
             // consumer keeps reading instead of waiting out the interval. (What a flushed buffer
             // held may stay in the reuse pool, up to a quarter of the budget.)
             let dueSet = Set(due)
-            var left = heldBytes() - due.reduce(0) { $0 + (buffers[$1]?.capacityBytes ?? 0) }
+            var left = held - due.reduce(0) { $0 + (buffers[$1]?.capacityBytes ?? 0) }
             for (site, b) in buffers.filter({ !dueSet.contains($0.key) }).map({ ($0.key, $0.value.capacityBytes) }).sorted(by: { $0.1 > $1.1 }) {
                 if left < config.maxBufferedBytes / 2 { break }
                 due.append(site); left -= b

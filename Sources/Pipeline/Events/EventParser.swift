@@ -502,18 +502,6 @@ struct Cursor {
         }
     }
 
-    /// SWAR: non-zero when any byte of `v` is '"', '\\', < 0x20 or ≥ 0x80.
-    @inline(__always) func swarSpecial(_ v: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let high: UInt64 = 0x8080_8080_8080_8080
-        let q = v ^ (ones &* 0x22)
-        let bs = v ^ (ones &* 0x5C)
-        let hasQuote = (q &- ones) & ~q
-        let hasBackslash = (bs &- ones) & ~bs
-        let hasControl = v &- (ones &* 0x20)   // a byte < 0x20 borrows into its high bit
-        return (hasQuote | hasBackslash | hasControl | v) & high
-    }
-
     mutating func scanEscape() -> Result<Void, ParseFailure> {
         let at = pos
         guard pos + 1 < end else {

@@ -154,11 +154,10 @@ public final class LocalLake: Lake, @unchecked Sendable {
         if let p = LakeKey.problem(key) { throw LakeError(.invalidKey, key: key, p) }
         let full = realRoot + "/" + key
         // Resolve the deepest existing ancestor and check it is inside the root. A directory this
-        // lake created or resolved before is not resolved again (one check per partition directory,
-        // not one realpath walk per object).
-        // Directories that do not exist yet are skipped with one lstat each (realpath of a missing
-        // path walks every component: for the ~1000 new directories of a flush that was 0.1–0.2 s
-        // of serial syscalls), and an ancestor resolved before ends the walk.
+        // lake created or resolved before ends the walk (one check per partition directory, not one
+        // realpath walk per object); one that does not exist yet costs one lstat (realpath of a
+        // missing path walks every component: for the ~1000 new directories of a flush that was
+        // 0.1–0.2 s of serial syscalls).
         var dir = Self.parent(full)
         while !dir.isEmpty && dir != "/" {
             lock.lock(); let verified = verifiedDirs.contains(dir); lock.unlock()
@@ -481,10 +480,10 @@ final class DirectoryRuns: @unchecked Sendable {
 
     init(_ paths: [String]) {
         var start = 0
-        var last: Substring.UTF8View? = nil
+        var last: String? = nil
         for (i, p) in paths.enumerated() {
-            let d = p.utf8.lastIndex(of: 0x2F).map { p.utf8[..<$0] } ?? p.utf8[...]
-            if let l = last, l.elementsEqual(d) { continue }
+            let d = LocalLake.parent(p)
+            if d == last { continue }
             if i > start { runs.append(start..<i) }
             start = i; last = d
         }

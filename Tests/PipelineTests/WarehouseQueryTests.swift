@@ -23,7 +23,7 @@ final class WarehouseQueryRunnerTests: XCTestCase {
             "UPDATE events SET type = 'x'",
             "DELETE FROM events",
             "DROP TABLE events",
-            "DROP INDEX events_site_visitor_ts",
+            "DROP INDEX events_site_ts",
             "CREATE TABLE t (x)",
             "CREATE TEMP TABLE t (x)",
             "CREATE VIEW v AS SELECT 1",

@@ -60,6 +60,13 @@ struct ByteInterner {
         return intern(p, Int(sqlite3_column_bytes(s, c)))
     }
 
+    /// The bytes of string `id` (empty for -1).
+    func withBytes<R>(_ id: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        guard id >= 0 else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        let st = Int(starts[Int(id)]), n = Int(lens[Int(id)])
+        return arena.withUnsafeBufferPointer { a in body(UnsafeBufferPointer(rebasing: a[st..<(st + n)])) }
+    }
+
     /// Binds string `id` (NULL for -1) to parameter `i`; SQLite copies the bytes.
     func bind(_ s: OpaquePointer, _ i: Int32, _ id: Int32) {
         guard id >= 0 else { sqlite3_bind_null(s, i); return }
@@ -86,35 +93,56 @@ struct BatchRow {
 }
 
 /// A session as the loader builds it: strings interned, `id` 0 until stored.
+///
+/// Sessions merge in order of their first event (stored before new on a tie), and a later item may
+/// overlap the current one (a late event inside a stored session): every field is then what the
+/// session's events in (ts, load order) give, from the summaries alone. The entry page is the page
+/// view with the smallest (ts, stored before new), the exit the one with the largest.
 struct BatchSession {
     var id: Int64 = 0
     var start: Int64, end: Int64
     var entry: Int32, exit: Int32
+    /// ts of the entry and exit page views (meaningless while `entry`/`exit` is -1).
+    var entryMs: Int64 = 0, exitMs: Int64 = 0
+    /// Whether the entry/exit page view is a new row of this batch (1) or a stored one (0): ties
+    /// in ts go to the stored one for the entry and to the new one for the exit (load order).
+    var entryNew: UInt8 = 0, exitNew: UInt8 = 0
     var pageviews: Int64, events: Int64
     var channel: Int32, ref: Int32, device: Int32, country: Int32
     var converted: Bool, revenue: Double, bot: Bool
+    /// A stored session's encoded marks: this range of the loader's scratch buffer (empty when new).
+    var marks: Range<Int> = 0..<0
     var bounce: Bool { events == 1 }
 
     init(row r: BatchRow) {
         start = r.ts; end = r.ts
         entry = r.kind == 1 ? r.path : -1; exit = entry
+        entryMs = r.ts; exitMs = r.ts; entryNew = 1; exitNew = 1
         pageviews = r.kind == 1 ? 1 : 0; events = 1
         channel = r.channel; ref = r.ref; device = r.device; country = r.country
         converted = r.kind == 2; revenue = r.kind == 2 ? r.value : 0; bot = r.bot
     }
-    init(id: Int64, start: Int64, end: Int64, entry: Int32, exit: Int32, pageviews: Int64, events: Int64,
-         channel: Int32, ref: Int32, device: Int32, country: Int32, converted: Bool, revenue: Double, bot: Bool) {
+    init(id: Int64, start: Int64, end: Int64, entry: Int32, exit: Int32, entryMs: Int64, exitMs: Int64,
+         pageviews: Int64, events: Int64, channel: Int32, ref: Int32, device: Int32, country: Int32,
+         converted: Bool, revenue: Double, bot: Bool, marks: Range<Int>) {
         self.id = id; self.start = start; self.end = end; self.entry = entry; self.exit = exit
+        self.entryMs = entryMs; self.exitMs = exitMs
         self.pageviews = pageviews; self.events = events; self.channel = channel; self.ref = ref
         self.device = device; self.country = country; self.converted = converted; self.revenue = revenue; self.bot = bot
+        self.marks = marks
     }
 
-    /// Appends `b`, which lies entirely after this session (by ts, then load order).
+    /// Merges `b`, which starts at or after this session's start (it may overlap it).
     mutating func absorb(_ b: BatchSession) {
         end = max(end, b.end)
         events += b.events
-        if b.pageviews > 0 { exit = b.exit }
-        if entry < 0 { entry = b.entry }
+        if b.entry >= 0, entry < 0 || (b.entryMs, b.entryNew) < (entryMs, entryNew) {
+            entry = b.entry; entryMs = b.entryMs; entryNew = b.entryNew
+        }
+        // On an equal (ts, newness) `b` comes later: new rows merge in (ts, load order).
+        if b.exit >= 0, exit < 0 || (b.exitMs, b.exitNew) >= (exitMs, exitNew) {
+            exit = b.exit; exitMs = b.exitMs; exitNew = b.exitNew
+        }
         pageviews += b.pageviews
         converted = converted || b.converted
         revenue += b.revenue

@@ -17,21 +17,21 @@ extension Warehouse {
     /// visitor's thousands of sessions, every time they come back.)
     static let findSessionsSQL = """
         SELECT id, start_ms, end_ms, entry_page, exit_page, pageviews, events, channel, ref_host, device, country,
-               converted, revenue, is_bot FROM sessions WHERE site_id = ? AND visitor = ? AND start_ms <= ?
+               converted, revenue, is_bot, entry_ms, exit_ms, marks FROM sessions WHERE site_id = ? AND visitor = ? AND start_ms <= ?
         ORDER BY start_ms DESC
         """
 
-    /// Sessions and rollups for the rows of one batch (already inserted, ids > lastOldId), computed in
-    /// memory and written once per session and once per rollup key.
+    /// Sessions and rollups for the rows of one batch (already inserted), computed in memory and
+    /// written once per session and once per rollup key.
     ///
     /// Per visitor (rows sorted by ts, then load order), the stored sessions within a gap (or the
-    /// same hours) of the new rows are read. When no new row falls inside a stored session, the new
-    /// rows and stored sessions are merged in time order without reading stored events (the usual
-    /// case: events arrive roughly in order). Otherwise that visitor's sessions in the span are rebuilt
-    /// from `events`. Either way each changed session subtracts its old contribution from the
-    /// session-based rollups and adds its new one. Distinct visitors per minute and per page-hour
-    /// count a (visitor, bucket) only when the visitor had no earlier-loaded human event there.
-    func maintainDerived(rows: inout [BatchRow], strings: inout ByteInterner, lastOldId: Int64) throws {
+    /// same hours) of the new rows are read, and new rows and stored sessions are merged in order of
+    /// their start; a late row inside a stored session merges into it like any other (see
+    /// `BatchSession.absorb`), so no stored event is read. Each changed session subtracts its old
+    /// contribution from the session-based rollups and adds its new one. Distinct visitors per
+    /// minute and per page-hour count a (visitor, bucket) only when none of the visitor's stored
+    /// sessions has a human mark there (`SessionMarks`).
+    func maintainDerived(rows: inout [BatchRow], strings: inout ByteInterner) throws {
         let c = writer
         let gap = config.sessionGapMs
         let empty = strings.intern("")
@@ -66,26 +66,18 @@ extension Warehouse {
         }
 
         let findOld = try c.statement(Self.findSessionsSQL)
-        let oldEvents = try c.statement("""
-            SELECT ts, type, url_path, is_bot FROM events WHERE site_id = ? AND visitor = ? AND ts >= ? AND ts < ? AND id <= ?
-            """)
-        let spanEvents = try c.statement("""
-            SELECT ts, type, url_path, channel, ref_host, device, geo_country, value, is_bot FROM events
-            WHERE site_id = ? AND visitor = ? AND ts >= ? AND ts <= ? ORDER BY ts, id
-            """)
         let delSession = try c.statement("DELETE FROM sessions WHERE id = ?")
         let insSession = try c.statement("""
             INSERT INTO sessions (site_id, visitor, start_ms, end_ms, duration_ms, entry_page, exit_page, pageviews, events,
-              bounce, channel, ref_host, device, country, converted, revenue, is_bot)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+              bounce, channel, ref_host, device, country, converted, revenue, is_bot, entry_ms, exit_ms, marks)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let updSession = try c.statement("""
             UPDATE sessions SET start_ms = ?3, end_ms = ?4, duration_ms = ?5, entry_page = ?6, exit_page = ?7, pageviews = ?8,
               events = ?9, bounce = ?10, channel = ?11, ref_host = ?12, device = ?13, country = ?14, converted = ?15,
-              revenue = ?16, is_bot = ?17 WHERE id = ?18 AND site_id = ?1 AND visitor = ?2
+              revenue = ?16, is_bot = ?17, entry_ms = ?18, exit_ms = ?19, marks = ?20 WHERE id = ?21 AND site_id = ?1 AND visitor = ?2
             """)
         let insVisitorDay = try c.statement("INSERT OR IGNORE INTO visitor_days VALUES (?, ?, ?)")
-        let pageId = strings.intern("page_view"), purchaseId = strings.intern("purchase")
         var dayCache: [Int32: String] = [:]
         func dayString(_ day: Int32) -> String {
             if let s = dayCache[day] { return s }
@@ -94,6 +86,7 @@ extension Warehouse {
             return s
         }
 
+        var marksBlob: [UInt8] = []
         func bindSession(_ st: Statement, _ site: Int32, _ visitor: Int32, _ s: BatchSession) {
             let h = st.s
             sqlite3_reset(h)
@@ -103,14 +96,18 @@ extension Warehouse {
             sqlite3_bind_int64(h, 8, s.pageviews); sqlite3_bind_int64(h, 9, s.events); sqlite3_bind_int64(h, 10, s.bounce ? 1 : 0)
             strings.bind(h, 11, s.channel); strings.bind(h, 12, s.ref); strings.bind(h, 13, s.device); strings.bind(h, 14, s.country)
             sqlite3_bind_int64(h, 15, s.converted ? 1 : 0); sqlite3_bind_double(h, 16, s.revenue); sqlite3_bind_int64(h, 17, s.bot ? 1 : 0)
+            if s.entry >= 0 { sqlite3_bind_int64(h, 18, s.entryMs) } else { sqlite3_bind_null(h, 18) }
+            if s.exit >= 0 { sqlite3_bind_int64(h, 19, s.exitMs) } else { sqlite3_bind_null(h, 19) }
+            _ = marksBlob.withUnsafeBytes { sqlite3_bind_blob(h, 20, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_PTR) }
         }
-        /// Stores `s`, which replaces the stored sessions `old` (their contributions already removed).
+        /// Stores `s` with the marks in `marksBlob`; it replaces the stored sessions `old` (their
+        /// contributions already removed).
         func store(_ site: Int32, _ visitor: Int32, _ s: BatchSession, replacing old: [Int64]) throws {
             d.account(s, site: site, empty: empty, sign: 1)
             if let keep = old.first {
                 for id in old.dropFirst() { try delSession.run(.integer(id)) }
                 bindSession(updSession, site, visitor, s)
-                sqlite3_bind_int64(updSession.s, 18, keep)
+                sqlite3_bind_int64(updSession.s, 21, keep)
                 try updSession.step()
             } else {
                 bindSession(insSession, site, visitor, s)
@@ -120,21 +117,27 @@ extension Warehouse {
 
         var lo = 0
         var minutes = Set<Int64>(), pageHours = Set<DerivedDeltas.PageKey>()
-        var oldMinutes = Set<Int64>(), oldPageHours = Set<DerivedDeltas.PageKey>()
         var visitorDays = Set<Int32>()
         var old: [BatchSession] = []
+        // The stored sessions' encoded marks (`BatchSession.marks` ranges), all of them decoded into
+        // `oldMarks`, and a merged session's marks, built in `curMarks` and encoded into `marksBlob`.
+        var oldBlobs: [UInt8] = []
+        var oldMarks = SessionMarks(), curMarks = SessionMarks()
         while lo < rows.count {
             var hi = lo + 1
             while hi < rows.count, rows[hi].site == rows[lo].site, rows[hi].visitor == rows[lo].visitor { hi += 1 }
             defer { lo = hi }
             let siteId = rows[lo].site, site = siteId < 0 ? empty : siteId, visitor = rows[lo].visitor
             let first = rows[lo].ts, last = rows[hi - 1].ts
-            // Hours of the new rows: earlier-loaded events there decide distinct visitors.
+            // Hours of the new rows: the visitor's stored sessions there decide distinct visitors.
             let hourLo = DerivedDeltas.floorDiv(first, 3_600_000) * 3_600_000
             let hourHi = DerivedDeltas.floorDiv(last, 3_600_000) * 3_600_000 + 3_600_000
 
-            // Stored sessions near the new rows (within a gap, or overlapping their hours).
+            // Stored sessions near the new rows (within a gap, or overlapping their hours): every
+            // stored event of this visitor in those hours belongs to one of them.
             old.removeAll(keepingCapacity: true)
+            oldBlobs.removeAll(keepingCapacity: true)
+            oldMarks.removeAll()
             let fh = findOld.s
             sqlite3_reset(fh)
             strings.bind(fh, 1, site); strings.bind(fh, 2, visitor)
@@ -142,12 +145,20 @@ extension Warehouse {
             sqlite3_bind_int64(fh, 3, max(last + gap, hourHi))
             while try findOld.step() {
                 if findOld.int(2) < windowLo { break }
+                let from = oldBlobs.count
+                if let p = sqlite3_column_blob(fh, 16) {
+                    let b = UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(fh, 16)))
+                    oldBlobs.append(contentsOf: b)
+                    oldMarks.decode(b, strings: &strings)
+                }
                 old.append(BatchSession(id: findOld.int(0), start: findOld.int(1), end: findOld.int(2),
                                         entry: strings.intern(column: 3, of: fh), exit: strings.intern(column: 4, of: fh),
+                                        entryMs: findOld.int(14), exitMs: findOld.int(15),
                                         pageviews: findOld.int(5), events: findOld.int(6),
                                         channel: strings.intern(column: 7, of: fh), ref: strings.intern(column: 8, of: fh),
                                         device: strings.intern(column: 9, of: fh), country: strings.intern(column: 10, of: fh),
-                                        converted: findOld.int(11) != 0, revenue: findOld.double(12), bot: findOld.int(13) != 0))
+                                        converted: findOld.int(11) != 0, revenue: findOld.double(12), bot: findOld.int(13) != 0,
+                                        marks: from..<oldBlobs.count))
             }
             sqlite3_reset(fh)
             old.reverse()
@@ -160,25 +171,10 @@ extension Warehouse {
                 visitorDays.insert(DerivedDeltas.day(r.ts))
                 if r.kind == 1 { pageHours.insert(DerivedDeltas.PageKey(site: site, hour: r.ts / 3_600_000 * 3_600_000, path: r.path < 0 ? empty : r.path)) }
             }
-            oldMinutes.removeAll(keepingCapacity: true); oldPageHours.removeAll(keepingCapacity: true)
-            if !minutes.isEmpty, old.contains(where: { $0.end >= hourLo && $0.start < hourHi }) {
-                let oh = oldEvents.s
-                sqlite3_reset(oh)
-                strings.bind(oh, 1, site); strings.bind(oh, 2, visitor)
-                sqlite3_bind_int64(oh, 3, hourLo); sqlite3_bind_int64(oh, 4, hourHi); sqlite3_bind_int64(oh, 5, lastOldId)
-                while try oldEvents.step() {
-                    if oldEvents.int(3) == 1 { continue } // bots do not count as visitors
-                    let ts = oldEvents.int(0)
-                    oldMinutes.insert(ts / 60_000 * 60_000)
-                    if strings.intern(column: 1, of: oh) == pageId {
-                        let path = strings.intern(column: 2, of: oh)
-                        oldPageHours.insert(DerivedDeltas.PageKey(site: site, hour: ts / 3_600_000 * 3_600_000, path: path < 0 ? empty : path))
-                    }
-                }
-                sqlite3_reset(oh)
+            for m in minutes where !oldMarks.minutes.contains(m) { d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1 }
+            for k in pageHours where !oldMarks.pages.contains(SessionMarks.Page(hour: k.hour, path: k.path)) {
+                d.page[k, default: DerivedDeltas.Page()].visitors += 1
             }
-            for m in minutes where !oldMinutes.contains(m) { d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1 }
-            for k in pageHours where !oldPageHours.contains(k) { d.page[k, default: DerivedDeltas.Page()].visitors += 1 }
             for day in visitorDays {
                 // A stored session without bot events spanning that day means an earlier load
                 // already put this (site, day, visitor) in visitor_days (a session has events on
@@ -193,63 +189,37 @@ extension Warehouse {
                 if c.changes == 1 { d.siteDay[DerivedDeltas.SiteDayKey(site: site, day: day), default: 0] += 1 }
             }
 
-            // Sessions. Fast path unless a new row falls inside a stored session.
-            let inside = old.contains { o in (lo..<hi).contains { k in o.start <= rows[k].ts && rows[k].ts < o.end } }
-            if !inside {
-                // Merge new rows and stored sessions in time order; each item lies after the current session.
-                var i = lo, j = 0
-                var cur: BatchSession?
-                var curOld: [BatchSession] = []
-                var curHasNew = false
-                func emit() throws {
-                    // A stored session that merged with nothing new stays as it is.
-                    guard let s = cur, curHasNew else { return }
-                    for o in curOld { d.account(o, site: site, empty: empty, sign: -1) }
-                    try store(site, visitor, s, replacing: curOld.map { $0.id })
+            // Sessions: new rows and stored sessions merged in order of start (stored first on a
+            // tie); an item within a gap of the current session's end, or inside it, joins it.
+            var i = lo, j = 0
+            var cur: BatchSession?
+            var curOld: [BatchSession] = []
+            var curRows = lo..<lo
+            func emit() throws {
+                // A stored session that merged with nothing new stays as it is.
+                guard let s = cur, !curRows.isEmpty else { return }
+                for o in curOld { d.account(o, site: site, empty: empty, sign: -1) }
+                curMarks.removeAll()
+                for o in curOld where !o.marks.isEmpty {
+                    oldBlobs.withUnsafeBytes { curMarks.decode(UnsafeRawBufferPointer(rebasing: $0[o.marks]), strings: &strings) }
                 }
-                while i < hi || j < old.count {
-                    let takeOld = j < old.count && (i >= hi || old[j].start <= rows[i].ts)
-                    let item = takeOld ? old[j] : BatchSession(row: rows[i])
-                    if var s = cur, item.start - s.end <= gap {
-                        s.absorb(item)
-                        cur = s
-                    } else {
-                        try emit()
-                        cur = item; curOld = []; curHasNew = false
-                    }
-                    if takeOld { curOld.append(old[j]); j += 1 } else { curHasNew = true; i += 1 }
-                }
-                try emit()
-            } else {
-                // Rebuild from events: every stored session in the window is replaced.
-                var loT = first, hiT = last
-                for o in old {
-                    loT = min(loT, o.start); hiT = max(hiT, o.end)
-                    d.account(o, site: site, empty: empty, sign: -1)
-                    try delSession.run(.integer(o.id))
-                }
-                let sh = spanEvents.s
-                sqlite3_reset(sh)
-                strings.bind(sh, 1, site); strings.bind(sh, 2, visitor)
-                sqlite3_bind_int64(sh, 3, loT); sqlite3_bind_int64(sh, 4, hiT)
-                var cur: BatchSession?
-                while try spanEvents.step() {
-                    let type = strings.intern(column: 1, of: sh)
-                    let kind: UInt8 = type == pageId ? 1 : type == purchaseId ? 2 : 0
-                    let r = BatchRow(site: site, visitor: visitor, path: strings.intern(column: 2, of: sh),
-                                     channel: strings.intern(column: 3, of: sh), ref: strings.intern(column: 4, of: sh),
-                                     device: strings.intern(column: 5, of: sh), country: strings.intern(column: 6, of: sh),
-                                     kind: kind, bot: spanEvents.int(8) != 0, ts: spanEvents.int(0),
-                                     value: kind == 2 ? spanEvents.double(7) : 0, seq: 0)
-                    let item = BatchSession(row: r)
-                    if var s = cur, item.start - s.end <= gap { s.absorb(item); cur = s } else {
-                        if let s = cur { try store(site, visitor, s, replacing: []) }
-                        cur = item
-                    }
-                }
-                sqlite3_reset(sh)
-                if let s = cur { try store(site, visitor, s, replacing: []) }
+                for k in curRows { curMarks.add(rows[k], empty: empty) }
+                curMarks.encode(into: &marksBlob, strings: strings)
+                try store(site, visitor, s, replacing: curOld.map { $0.id })
             }
+            while i < hi || j < old.count {
+                let takeOld = j < old.count && (i >= hi || old[j].start <= rows[i].ts)
+                let item = takeOld ? old[j] : BatchSession(row: rows[i])
+                if var s = cur, item.start - s.end <= gap {
+                    s.absorb(item)
+                    cur = s
+                } else {
+                    try emit()
+                    cur = item; curOld = []; curRows = i..<i
+                }
+                if takeOld { curOld.append(old[j]); j += 1 } else { curRows = curRows.lowerBound..<(i + 1); i += 1 }
+            }
+            try emit()
         }
         try writeDeltas(d, strings: strings, dayString: dayString)
     }

@@ -139,7 +139,6 @@ extension Warehouse {
         let c = writer
         var local = LoadReport()
         do {
-            let batchLastOldId = (try c.scalarInt("SELECT coalesce(max(id), 0) FROM events") ?? 0)
             let ins = try c.statement(Self.insertSQL)
             var p = ParsedLine()
             let fault = faultInjection
@@ -224,7 +223,7 @@ extension Warehouse {
                     .run(.integer(Int64(local.rowsInserted)), newestOfBatch.map { .integer($0) } ?? .null)
             }
             let tDerived = DispatchTime.now().uptimeNanoseconds
-            if !rows.isEmpty { try maintainDerived(rows: &rows, strings: &strings, lastOldId: batchLastOldId) }
+            if !rows.isEmpty { try maintainDerived(rows: &rows, strings: &strings) }
             local.insertMs = Double(tDerived - tInsert) / 1e6
             local.derivedMs = Double(DispatchTime.now().uptimeNanoseconds - tDerived) / 1e6
         }

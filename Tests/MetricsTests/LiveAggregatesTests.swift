@@ -134,6 +134,35 @@ final class LiveAggregatesTests: XCTestCase {
         XCTAssertEqual(live.snapshot().first?.bounceRate, 1)
     }
 
+    /// With `reserveSessions` the table has its final size before the first event: filling it to
+    /// the cap (and past it) changes the memory the live aggregates report by no more than the
+    /// site's own state; without it the table doubles on the way.
+    func testAReservedSessionTableDoesNotGrowAsSessionsOpen() {
+        func memory(reserve: Bool) -> (empty: Int64, full: Int64, open: Int64) {
+            var config = LiveAggregates.Configuration()
+            config.maxSessions = 50_000
+            config.reserveSessions = reserve
+            let live = LiveAggregates(configuration: config, clock: ManualClock(midnight))
+            var batch = LiveEventBatch()
+            batch.append(LiveEvent(site: 0, type: .pageview, arrivalMs: midnight, visitor: 1, session: 1))
+            live.apply(batch)
+            let empty = live.stats().memoryBytes
+            batch.removeAll()
+            for i in 0..<60_000 {
+                batch.append(LiveEvent(site: 0, type: .pageview, arrivalMs: midnight + Int64(i), visitor: UInt64(i + 2), session: UInt64(i + 2)))
+            }
+            live.apply(batch)
+            return (empty, live.stats().memoryBytes, live.stats().sessionsOpen)
+        }
+        let reserved = memory(reserve: true), grown = memory(reserve: false)
+        XCTAssertEqual(reserved.open, 50_000)
+        XCTAssertEqual(grown.open, 50_000)
+        XCTAssertEqual(reserved.full, reserved.empty, "a reserved table does not grow")
+        XCTAssertGreaterThanOrEqual(reserved.empty, 65_536 * 32, "50k sessions at 70 % load need 64k slots of 32 bytes")
+        XCTAssertGreaterThan(grown.full, grown.empty * 2, "an unreserved table grows as sessions open")
+        XCTAssertEqual(grown.full, reserved.full, "both end at the size the cap allows")
+    }
+
     func testWindowsRollWithTheInjectedClock() {
         let t0 = midnight + 12 * 3_600_000
         let clock = ManualClock(t0)

@@ -12,6 +12,11 @@ public final class LiveAggregates {
     public struct Configuration: Sendable {
         /// Open sessions held at most; beyond it the least recently active (of a sample) is closed.
         public var maxSessions = 2_000_000
+        /// Allocate the session table at its largest size (for `maxSessions`) at start. Its memory
+        /// is then fixed from the first minute (128 MiB for 2M sessions) instead of doubling for the
+        /// half hour it takes open sessions to reach their steady state, and no rehash of millions
+        /// of slots stalls a batch. For long-running nodes; off for short-lived ones and tests.
+        public var reserveSessions = false
         /// A session ends after this long without events.
         public var sessionTimeoutMs: Int64 = 30 * 60_000
         /// Space-Saving counters per site; the error of a reported count is at most total / capacity.
@@ -52,7 +57,8 @@ public final class LiveAggregates {
         self.configuration = configuration
         self.clock = clock
         sessions = .allocate(capacity: 1)
-        sessions.initialize(to: SessionTable(maxSessions: configuration.maxSessions, timeoutMs: configuration.sessionTimeoutMs))
+        sessions.initialize(to: SessionTable(maxSessions: configuration.maxSessions, timeoutMs: configuration.sessionTimeoutMs,
+                                             initialSlots: configuration.reserveSessions ? SessionTable.slots(for: configuration.maxSessions) : 1 << 14))
         latency = .allocate(capacity: 1)
         latency.initialize(to: LatencyRecorder(intervalMs: configuration.latencyIntervalMs))
         siteTable = .allocate(capacity: 1)

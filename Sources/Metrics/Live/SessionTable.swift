@@ -132,7 +132,10 @@ struct SessionTable: ~Copyable {
         open(i, key: key, site: site, atMs: atMs, pageview: pageview)
     }
 
-    private var maxSlots: Int {
+    private var maxSlots: Int { Self.slots(for: maxSessions) }
+
+    /// The table's largest size: a power of two that holds `maxSessions` at 70 % load.
+    static func slots(for maxSessions: Int) -> Int {
         var size = 16
         while (size / 10) * 7 < maxSessions { size <<= 1 }
         return size

@@ -29,6 +29,9 @@ public final class EmbeddedNode: @unchecked Sendable {
         public var delivery: DeliveryConfig? = DeliveryConfig()
         /// The SQL warehouse loaded from the lake (needs delivery).
         public var warehouse: WarehouseConfig? = WarehouseConfig()
+        /// The live aggregates: session limits, sketch sizes. `serve` and `demo` reserve the
+        /// session table at start (`reserveSessions`).
+        public var live = LiveAggregates.Configuration()
         /// On-demand shard scaling (nil = fixed shard count).
         public var autoScale: AutoScaleConfig? = nil
         /// Where the node's own log lines go (the dashboard owns the terminal in `eddy demo`).
@@ -206,7 +209,7 @@ public final class EmbeddedNode: @unchecked Sendable {
     // MARK: Live aggregates + snapshots
 
     func liveLoop(_ consumer: StreamConsumer) {
-        let feeder = LiveFeeder()
+        let feeder = LiveFeeder(aggregates: LiveAggregates(configuration: options.live))
         var sampler = ProcessSampler()
         var lastSnapshot = 0 as Int64
         var lastCheckpoint = Self.nowMs()

@@ -84,6 +84,7 @@ struct Demo: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let log = try NodeLog(path: data + "/eddy.log")
         var o = EmbeddedNode.Options()
+        o.live.reserveSessions = true
         o.dataDirectory = data
         o.shards = shards
         o.simulatorRate = rate

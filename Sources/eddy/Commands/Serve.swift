@@ -26,11 +26,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("buffer-seconds"), help: "Delivery buffer interval hint, seconds (Firehose IntervalInSeconds).") var bufferSeconds: Int = 60
     @Option(name: .customLong("geoip"), help: "MaxMind .mmdb database for IP → country in the lake (default: the event's own country).") var geoip: String?
     @Flag(inversion: .prefixedNo, help: "Split hot shards and merge cold ones automatically.") var autoscale = true
+    @Option(name: .customLong("live-sessions"), help: "Open sessions the live aggregates track at most (the least recently active beyond it close early); their table is reserved at start, 64 bytes per session.") var liveSessions: Int = 2_000_000
 
     func run() async throws {
         ProcessMemory.configureForLongRun()
         if config != nil { throw ValidationError("--config is not supported yet; use the flags") }
         guard let (host, port) = CollectorConfig.parseListen(listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
+        guard (1_000...100_000_000).contains(liveSessions) else { throw ValidationError("--live-sessions must be 1000…100000000") }
         guard (1...128).contains(bufferMB), (0...900).contains(bufferSeconds) else {
             throw ValidationError("--buffer-mb must be 1…128 and --buffer-seconds 0…900 (Firehose's ranges)")
         }
@@ -51,6 +53,8 @@ struct Serve: AsyncParsableCommand {
         o.shards = shards
         o.simulatorRate = 0
         o.mode = "serve"
+        o.live.maxSessions = liveSessions
+        o.live.reserveSessions = true
         o.delivery?.sizeHintBytes = bufferMB << 20
         o.delivery?.intervalMs = Int64(bufferSeconds) * 1000
         if let geoip { o.delivery?.geoDatabasePath = geoip }

@@ -24,6 +24,41 @@ final class WarehouseManifestListingTests: XCTestCase {
         return dir + "/lake/_manifests/events/dt=\(d)/hr=\(h)"
     }
 
+    /// The current hour gains manifests while it is listed several times a second: names found
+    /// loaded are remembered (not parsed or looked up again), and new ones still show up.
+    func testTheCurrentHourRemembersLoadedManifestsAndStillSeesNewOnes() throws {
+        let dir = makeTempDataDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lake = LakeFixture(dataDirectory: dir)
+        let t0: Int64 = 1_795_651_200_000 + 600_000
+        func add(_ k: Int) throws {
+            let o = try lake.writeObject(Array("\(lakeLine(id: "e\(k)", visitor: "v\(k)", ts: t0 + Int64(k)))\n".utf8), records: 1, site: "a",
+                                         oldestArrivalMs: t0, firstSeq: k, lastSeq: k)
+            try lake.writeManifest([o], timeMs: t0 + Int64(k), firstSeq: k)
+        }
+        for k in 1...3 { try add(k) }
+        let hour = hourDir(dir, t0)
+        let w = try warehouse(dir)
+        XCTAssertEqual(try w.loadPending().rowsInserted, 3)
+        XCTAssertEqual(try w.listManifests().count, 0)
+        // The hour's mtime is recent: not settled, and its three loaded manifests are remembered.
+        XCTAssertEqual(w.manifestDirs[hour]?.settled, false)
+        XCTAssertEqual(w.manifestDirs[hour]?.loaded.count, 3)
+        try add(4)
+        XCTAssertEqual(try w.listManifests().map { $0.name }.count, 1, "the new manifest is pending, the loaded ones are not")
+        XCTAssertEqual(w.stats().objectsPending, 1)
+        XCTAssertEqual(try w.loadPending().rowsInserted, 1)
+        XCTAssertEqual(try w.listManifests().count, 0)
+        XCTAssertEqual(w.manifestDirs[hour]?.loaded.count, 4)
+        // Once the hour settles, the set is dropped: a settled directory is only stat'ed.
+        age(hour)
+        XCTAssertEqual(try w.listManifests().count, 0)
+        XCTAssertEqual(w.manifestDirs[hour]?.settled, true)
+        XCTAssertEqual(w.manifestDirs[hour]?.loaded.count, 0)
+        XCTAssertEqual(Warehouse.namePrefixMs("00000001795651999999-shardId-000000000000-1.json"), 1_795_651_999_999)
+        XCTAssertNil(Warehouse.namePrefixMs("x.json"))
+    }
+
     func testASettledHourIsNotReadAgainButANewManifestInItIs() throws {
         let dir = makeTempDataDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

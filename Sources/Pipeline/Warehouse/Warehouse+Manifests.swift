@@ -14,6 +14,10 @@ extension Warehouse {
         /// Settled, and so is every directory below.
         var deepSettled: Bool
         var subdirs: [String]
+        /// Manifests found loaded in an unsettled directory (the current hour's): a relisting
+        /// skips them without parsing their names or asking the ledger. Loaded stays loaded (both
+        /// readers see committed rows only). Dropped once the directory settles.
+        var loaded: Set<String> = []
     }
 
     struct Manifest {
@@ -74,31 +78,40 @@ extension Warehouse {
             }
             var subdirs: [String]
             var settledHere: Bool
+            var loaded = known?.loaded ?? []
             if let known, known.settled, known.mtimeNs == mtimeNs {
                 subdirs = known.subdirs
                 settledHere = true
             } else {
+                // The current hour's directory gains a manifest every few hundred ms and is listed
+                // on every stats call: names already known loaded cost a set lookup, not a parse,
+                // a ledger query and a place in a sort (that grew with the hour, visibly in CPU).
                 guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return true }
                 subdirs = []
                 settledHere = mtimeNs < listStartNs - Self.racyMtimeNs
-                for n in names.sorted() {
-                    let path = (dir as NSString).appendingPathComponent(n)
+                var pending: [String] = []
+                for n in names where !loaded.contains(n) {
                     if n.hasSuffix(".json") {
-                        if let ms = Int64(n.prefix(while: { $0.isNumber })) { newestSeen = max(newestSeen, ms) }
+                        if let ms = Self.namePrefixMs(n) { newestSeen = max(newestSeen, ms) }
                         sqlite3_reset(done.s)
                         done.bind(1, delivery); done.bind(2, n)
-                        if try done.step() { continue }
+                        if try done.step() { loaded.insert(n); continue }
                         settledHere = false
-                        out.append(try manifest(at: path, delivery: delivery, name: n))
+                        pending.append(n)
                     } else if n.hasPrefix("dt=") || n.hasPrefix("hr=") {
-                        subdirs.append(path)
+                        subdirs.append((dir as NSString).appendingPathComponent(n))
                     }
                 }
+                subdirs.sort()
+                for n in pending.sorted() {
+                    out.append(try manifest(at: (dir as NSString).appendingPathComponent(n), delivery: delivery, name: n))
+                }
             }
+            if settledHere { loaded = [] }
             var deep = settledHere
             for sub in subdirs where !(try walk(sub, delivery: delivery)) { deep = false }
             cacheLock.lock()
-            manifestDirs[dir] = ManifestDirState(mtimeNs: mtimeNs, settled: settledHere, deepSettled: deep, subdirs: subdirs)
+            manifestDirs[dir] = ManifestDirState(mtimeNs: mtimeNs, settled: settledHere, deepSettled: deep, subdirs: subdirs, loaded: loaded)
             cacheLock.unlock()
             return deep
         }
@@ -112,6 +125,19 @@ extension Warehouse {
         }
         cacheLock.lock(); newestManifestMs = max(newestManifestMs, newestSeen); cacheLock.unlock()
         return out
+    }
+
+    /// The epoch ms of a manifest name's leading digits (its 20-digit time prefix).
+    static func namePrefixMs(_ name: String) -> Int64? {
+        var v: Int64 = 0, digits = 0
+        for b in name.utf8 {
+            guard b >= 0x30, b <= 0x39, digits < 20 else { break }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(b - 0x30))
+            if o1 || o2 { return nil }
+            v = a; digits += 1
+        }
+        return digits > 0 ? v : nil
     }
 
     /// A parsed manifest, from the cache of pending ones or from disk.

@@ -17,7 +17,7 @@ final class WarehouseMarksTests: XCTestCase {
     /// ~1,600 events of 40 visitors on two sites over 5 hours: page views on five paths, clicks,
     /// purchases; four visitors are bots and two mix bot and human events.
     func events() -> [String] {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var lines: [String] = []
         for v in 0..<40 {
             let site = v % 2 == 0 ? "a" : "b"
@@ -103,7 +103,7 @@ final class WarehouseMarksTests: XCTestCase {
         // In time order, 10 loads: sessions cross loads at their ends.
         let inOrder = lines.sorted { a, b in tsOf(a) < tsOf(b) }
         // Shuffled, 25 loads: late rows land inside, before, after and between stored sessions.
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var shuffled = lines
         for i in stride(from: shuffled.count - 1, to: 0, by: -1) { shuffled.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         for (name, order, parts) in [("ordered", inOrder, 10), ("shuffled", shuffled, 25)] {
@@ -163,18 +163,5 @@ final class WarehouseMarksTests: XCTestCase {
     func tsOf(_ line: String) -> Int64 {
         guard let r = line.range(of: "\"ts\":") else { return 0 }
         return Int64(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
-    }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -23,6 +23,14 @@ final class DeliveryEnrichmentTests: XCTestCase {
         return try JSONSerialization.jsonObject(with: Data(out.dropLast())) as! [String: Any]
     }
 
+    /// The enricher writes channel names from `jsonString` (no String per event); the warehouse,
+    /// the dashboard and the docs know them by `rawValue`. The two lists must agree.
+    func testEveryChannelsJSONNameIsItsRawValueQuoted() {
+        for c in ChannelGroup.allCases {
+            XCTAssertEqual(c.jsonString.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }, "\"\(c.rawValue)\"")
+        }
+    }
+
     func testEnrichedLineKeepsOriginalFieldsAndAddsTheContractFields() throws {
         let o = try enrich(#"{"site_id":"shop","type":"page_view","ts":"2025-11-26T09:00:00.250Z","url":"https://Shop.Example:8443/a/b?utm_source=google&utm_medium=cpc&utm_campaign=black%20friday&x=1#top","referrer":"https://www.google.co.jp/search?q=x","ua":"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1","ip":"198.51.100.23","country":"jp","props":{"a":"}"}}"#)
         XCTAssertEqual(o["site_id"] as? String, "shop")

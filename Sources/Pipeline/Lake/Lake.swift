@@ -334,20 +334,21 @@ public final class LocalLake: Lake, @unchecked Sendable {
             try bytes.withUnsafeBytes { try FileIO.pwriteAll(fd, $0, at: 0, path: tmps[i]) }
             if !viaFilesystem, fsync(fd) != 0 { throw LakeError(.io, key: keys[i], "fsync: \(FileIO.errnoText())") }
         }
-        // With a filesystem sync, workers take a directory's objects at a time: two threads
-        // creating files in one directory queue on its lock (and ext4 without a journal can spend
-        // a millisecond finding a free inode while holding it).
-        let runs = DirectoryRuns(paths)
         do {
-            if let plan, !plan.ordered.isEmpty {
-                // Task 0 creates the missing directories (parents first, in object order: ext4
+            if let plan {
+                // With a filesystem sync, workers take a directory's objects at a time: two threads
+                // creating files in one directory queue on its lock (and ext4 without a journal can
+                // spend a millisecond finding a free inode while holding it). Task 0, when there
+                // are directories to make, creates them (parents first, in object order: ext4
                 // spends most of a mkdir finding a free inode, and two threads doing it at once
-                // spent twice the CPU, measured) while tasks 1… compress; a worker waits for its
+                // spent twice the CPU, measured) while the others compress; a worker waits for its
                 // object's directory only before creating the temp file.
+                let runs = DirectoryRuns(paths)
                 let gate = DirectoryGate()
+                let makers = plan.ordered.isEmpty ? 0 : 1
                 let w = max(1, min(workers, keys.count))
-                try parallelFor(w + 1, workers: w + 1) { k in
-                    if k == 0 {
+                try parallelFor(w + makers, workers: w + makers) { k in
+                    if k < makers {
                         do {
                             for (n, m) in plan.ordered.enumerated() {
                                 if gate.isCancelled { return }
@@ -369,16 +370,9 @@ public final class LocalLake: Lake, @unchecked Sendable {
                         }
                     } catch { gate.cancel(); runs.cancel(); throw error }
                 }
-            } else if !viaFilesystem {
+            } else {
                 // Per-file fsyncs: as many in flight as there are threads, whatever the directory.
                 try parallelFor(keys.count, workers: workers) { i in try writeTemp(i, try produce(i)) }
-            } else {
-                let w = max(1, min(workers, keys.count))
-                try parallelFor(w, workers: w) { _ in
-                    do {
-                        while let run = runs.claim() { for i in run { try writeTemp(i, try produce(i)) } }
-                    } catch { runs.cancel(); throw error }
-                }
             }
             if viaFilesystem { try syncFilesystem(key: keys[0]) }
         } catch {

@@ -116,13 +116,13 @@ extension Warehouse {
         }
 
         var lo = 0
-        var minutes = Set<Int64>(), pageHours = Set<DerivedDeltas.PageKey>()
         var visitorDays = Set<Int32>()
         var old: [BatchSession] = []
         // The stored sessions' encoded marks (`BatchSession.marks` ranges), all of them decoded into
         // `oldMarks`, and a merged session's marks, built in `curMarks` and encoded into `marksBlob`.
         var oldBlobs: [UInt8] = []
-        var oldMarks = SessionMarks(), curMarks = SessionMarks()
+        // The new rows' own marks (the buckets they could add a distinct visitor to).
+        var oldMarks = SessionMarks(), curMarks = SessionMarks(), newMarks = SessionMarks()
         while lo < rows.count {
             var hi = lo + 1
             while hi < rows.count, rows[hi].site == rows[lo].site, rows[hi].visitor == rows[lo].visitor { hi += 1 }
@@ -164,16 +164,16 @@ extension Warehouse {
             old.reverse()
 
             // Distinct visitors per minute / page-hour / day: only (visitor, bucket) pairs new to the warehouse.
-            minutes.removeAll(keepingCapacity: true); pageHours.removeAll(keepingCapacity: true); visitorDays.removeAll(keepingCapacity: true)
+            newMarks.removeAll(); visitorDays.removeAll(keepingCapacity: true)
             for k in lo..<hi where !rows[k].bot {
-                let r = rows[k]
-                minutes.insert(r.ts / 60_000 * 60_000)
-                visitorDays.insert(DerivedDeltas.day(r.ts))
-                if r.kind == 1 { pageHours.insert(DerivedDeltas.PageKey(site: site, hour: r.ts / 3_600_000 * 3_600_000, path: r.path < 0 ? empty : r.path)) }
+                newMarks.add(rows[k], empty: empty)
+                visitorDays.insert(DerivedDeltas.day(rows[k].ts))
             }
-            for m in minutes where !oldMarks.minutes.contains(m) { d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1 }
-            for k in pageHours where !oldMarks.pages.contains(SessionMarks.Page(hour: k.hour, path: k.path)) {
-                d.page[k, default: DerivedDeltas.Page()].visitors += 1
+            for m in newMarks.minutes where !oldMarks.minutes.contains(m) {
+                d.minute[DerivedDeltas.MinuteKey(site: site, ms: m), default: DerivedDeltas.Minute()].visitors += 1
+            }
+            for p in newMarks.pages where !oldMarks.pages.contains(p) {
+                d.page[DerivedDeltas.PageKey(site: site, hour: p.hour, path: p.path), default: DerivedDeltas.Page()].visitors += 1
             }
             for day in visitorDays {
                 // A stored session without bot events spanning that day means an earlier load

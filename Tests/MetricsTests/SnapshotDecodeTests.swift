@@ -37,6 +37,15 @@ final class SnapshotDecodeTests: XCTestCase {
         XCTAssertTrue(s.sites.isEmpty)
     }
 
+    func testABufferFromANodeWithoutFillBytesFillsWithItsBytes() throws {
+        let json = #"{"deliveries":[{"name":"events","buffers":[{"partition":"site=a/dt=2026-11-26/hr=01","bytes":4096,"records":3}]}]}"#
+        let b = try SnapshotJSON.decode(Array(json.utf8)).deliveries[0].buffers[0]
+        XCTAssertEqual(b.bytes, 4096)
+        XCTAssertEqual(b.fillBytes, 4096, "an older node's buffers held one object's worth per partition")
+        let newer = #"{"deliveries":[{"name":"events","buffers":[{"partition":"p","bytes":4096,"fillBytes":1024}]}]}"#
+        XCTAssertEqual(try SnapshotJSON.decode(Array(newer.utf8)).deliveries[0].buffers[0].fillBytes, 1024)
+    }
+
     func testEveryTruncationThrowsInsteadOfTrapping() {
         let full = SnapshotJSON.encode(richSnapshot())
         var thrown = 0

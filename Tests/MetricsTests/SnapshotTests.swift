@@ -39,7 +39,7 @@ func richSnapshot() -> NodeSnapshot {
         consumers: [ConsumerStats(app: "live", shardId: "shardId-000000000000", recordsBehind: 12, millisBehindLatest: 30, iteratorAgeMs: 31),
                     ConsumerStats(app: "lake-events", shardId: "shardId-000000000000", recordsBehind: 900, millisBehindLatest: 4000)],
         deliveries: [DeliveryStats(name: "events", sizeHintBytes: 5 << 20, intervalHintMs: 60_000,
-                                   buffers: [BufferStats(partition: "site=shop-seoul/dt=2026-11-26/hr=05", bytes: 1234, records: 10, ageMs: 5000, msToNextFlush: 55_000)],
+                                   buffers: [BufferStats(partition: "site=shop-seoul/dt=2026-11-26/hr=05", bytes: 1234, records: 10, ageMs: 5000, msToNextFlush: 55_000, fillBytes: 800)],
                                    objectsWritten: 4, bytesIn: 100_000, bytesWritten: 20_000, compressionRatio: 5,
                                    errorsByType: ["schema": 2], deliveryLatency: LatencySummary(count: 4, p50Ms: 60_000, p99Ms: 61_000, maxMs: 61_500),
                                    memoryBytes: 3 << 20, memoryLimitBytes: 256 << 20)],

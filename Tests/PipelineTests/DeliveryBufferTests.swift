@@ -17,6 +17,58 @@ final class DeliveryBufferTests: XCTestCase {
         XCTAssertEqual(try h.lines().count + Int(s.buffers.first?.records ?? 0), 2000)
     }
 
+    /// The size hint bounds an object, that is one shard's chunk of a partition: a site spread
+    /// over four shards is not written while each chunk is below the hint, however much the
+    /// site holds in all; a chunk that reaches it is written alone, and only by its shard's records.
+    func testTheSizeHintBoundsEachShardsObjectNotTheSitesTotal() async throws {
+        let h = try DeliveryHarness(self, shards: 4)
+        let d = try h.delivery { $0.intervalMs = 900_000; $0.workers = 2 }
+        let pad = String(repeating: "x", count: 900)
+        try await h.append((0..<2000).map { simpleEvent(site: "big", i: $0, extra: #","title":"\#(pad)""#) })
+        try d.runOnce()
+        XCTAssertEqual(try h.lake.list(prefix: "events"), [], "no chunk reached 1 MiB")
+        var s = d.stats()
+        XCTAssertGreaterThan(s.buffers[0].bytes, Int64(1 << 20), "the site holds more than the hint in all")
+        XCTAssertLessThan(s.buffers[0].fillBytes, Int64(1 << 20))
+        XCTAssertGreaterThan(s.buffers[0].fillBytes * 4, s.buffers[0].bytes, "fill is the largest of four chunks")
+        try await h.append((2000..<5000).map { simpleEvent(site: "big", i: $0, extra: #","title":"\#(pad)""#) })
+        try d.runOnce()
+        let objects = try h.lake.list(prefix: "events")
+        XCTAssertGreaterThanOrEqual(objects.count, 4)
+        for key in objects {
+            let raw = try Compressor.decompress(try h.lake.read(key), key: key)
+            XCTAssertGreaterThanOrEqual(raw.count, 1 << 20, "written by size: \(key)")
+            XCTAssertLessThan(raw.count, (1 << 20) + 2048, "the record that crossed the hint is the last one")
+            let shards = Set(raw.split(separator: 0x0A).map { (try! JSONSerialization.jsonObject(with: Data($0)) as! [String: Any])["shard"] as! String })
+            XCTAssertEqual(shards.count, 1, key)
+            XCTAssertTrue(key.contains(shards.first! + "-"), key)
+        }
+        s = d.stats()
+        XCTAssertLessThan(s.buffers[0].fillBytes, Int64(1 << 20), "what stays buffered is below the hint per chunk")
+        XCTAssertEqual(try h.lines().count + Int(s.buffers[0].records), 5000)
+        try d.flush()
+        XCTAssertEqual(Set(try h.lines().map { $0["event_id"] as! String }).count, 5000)
+    }
+
+    /// Lanes admit new partitions through one shared count: with four shards on two workers the
+    /// cap still holds, and each site is either buffered or refused as a whole.
+    func testThePartitionCapHoldsAcrossParallelLanes() async throws {
+        let h = try DeliveryHarness(self, shards: 4)
+        let d = try h.delivery { $0.maxActivePartitions = 3; $0.workers = 2 }
+        let sites = (0..<6).map { "s\($0)" }
+        try await h.append((0..<600).map { simpleEvent(site: sites[$0 % 6], i: $0) })
+        try d.flush()
+        let delivered = try h.lines().map { $0["site_id"] as! String }
+        let refused = try h.lines("errors/partition-limit-exceeded").map {
+            (try JSONSerialization.jsonObject(with: Data(base64Encoded: $0["rawData"] as! String)!) as! [String: Any])["site_id"] as! String
+        }
+        XCTAssertEqual(Set(delivered).count, 3)
+        XCTAssertTrue(Set(delivered).isDisjoint(with: Set(refused)))
+        XCTAssertEqual(delivered.count, 300)
+        XCTAssertEqual(refused.count, 300)
+        XCTAssertEqual(d.stats().errorsByType["partition-limit-exceeded"], 300)
+    }
+
     func testBufferIsWrittenWhenItsAgeReachesTheIntervalOnTheInjectedClock() async throws {
         let h = try DeliveryHarness(self)
         let d = try h.delivery { $0.intervalMs = 60_000 }

@@ -86,6 +86,7 @@ public enum PrometheusText {
         let bs = ds.flatMap { d in d.buffers.map { (d.name, $0) } }
         func bl(_ x: (String, BufferStats)) -> [(String, String)] { [("delivery", x.0), ("partition", x.1.partition)] }
         w.family("eddy_delivery_buffer_bytes", .gauge, "Bytes buffered for the partition", bs.map { (bl($0), .int($0.1.bytes)) })
+        w.family("eddy_delivery_buffer_fill_bytes", .gauge, "Bytes of the partition's largest pending object (what the size hint bounds)", bs.map { (bl($0), .int($0.1.fillBytes)) })
         w.family("eddy_delivery_buffer_records", .gauge, "Records buffered for the partition", bs.map { (bl($0), .int($0.1.records)) })
         w.family("eddy_delivery_buffer_age_ms", .gauge, "Age of the oldest buffered record", bs.map { (bl($0), .int($0.1.ageMs)) })
         w.family("eddy_delivery_buffer_ms_to_next_flush", .gauge, "Milliseconds until the interval hint flushes the buffer", bs.map { (bl($0), .int($0.1.msToNextFlush)) })

@@ -151,7 +151,7 @@ struct JSONBytes {
                 w.field("intervalHintMs", d.intervalHintMs)
                 w.array("buffers", d.buffers) { w, b in w.object { w in
                     w.field("partition", b.partition); w.field("bytes", b.bytes); w.field("records", b.records)
-                    w.field("ageMs", b.ageMs); w.field("msToNextFlush", b.msToNextFlush)
+                    w.field("ageMs", b.ageMs); w.field("msToNextFlush", b.msToNextFlush); w.field("fillBytes", b.fillBytes)
                 } }
                 w.field("objectsWritten", d.objectsWritten); w.field("bytesIn", d.bytesIn)
                 w.field("bytesWritten", d.bytesWritten); w.field("compressionRatio", d.compressionRatio)

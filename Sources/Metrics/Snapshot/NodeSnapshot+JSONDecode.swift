@@ -403,6 +403,7 @@ struct JSONReader {
 
     mutating func buffer() throws -> BufferStats {
         var x = BufferStats(partition: "")
+        var fill: Int64? = nil
         try object { r, k in
             switch k {
             case "partition": x.partition = try r.string()
@@ -410,9 +411,11 @@ struct JSONReader {
             case "records": x.records = try r.int()
             case "ageMs": x.ageMs = try r.int()
             case "msToNextFlush": x.msToNextFlush = try r.int()
+            case "fillBytes": fill = try r.int()
             default: try r.skip()
             }
         }
+        x.fillBytes = fill ?? x.bytes   // a node from before the field: its buffers' bytes were the fill
         return x
     }
 

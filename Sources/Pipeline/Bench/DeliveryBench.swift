@@ -89,7 +89,8 @@ public struct DeliveryBench: BenchmarkCase {
                 throw LakeError(.io, key: "", "bench: delivered \(d.recordsDelivered) of \(appended) events")
             }
             progress("eddy \(tag): \(fmt(Double(appended) / dt)) events/s, \(fmt(inputMB / dt)) MB/s, \(s.objectsWritten) objects, ratio \(fmt(s.compressionRatio)); phases: "
-                     + d.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value)) s" }.joined(separator: ", ") + " of \(fmt(dt)) s")
+                     + d.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value)) s" }.joined(separator: ", ")
+                     + ", rest \(fmt(dt - d.phaseSeconds.values.reduce(0, +))) s of \(fmt(dt)) s")
             // sys is mostly ext4 creating ~1300 files and ~1000 directories; on a journal-less ext4
             // it grows with inodes deleted in the last minutes (by anything), so it is shown apart.
             progress("  CPU \(fmt(cpu)) s (user+sys, all threads; sys \(fmt(sys)) s) → \(fmt(inputMB / cpu)) MB per CPU-second, \(fmt(inputMB / max(cpu - sys, 1e-9))) per user CPU-second")

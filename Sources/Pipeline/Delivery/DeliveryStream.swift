@@ -16,6 +16,9 @@ final class ShardChunk {
         self.firstOffset = firstOffset; self.lastOffset = lastOffset; self.oldestArrivalMs = oldestArrivalMs
     }
 
+    /// Memory the chunk holds: its arrays' capacity, not the bytes in them.
+    var capacityBytes: Int { lines.capacity + arrivals.capacity * MemoryLayout<Int64>.stride }
+
     @inline(__always) func add(offset: UInt64, arrivalMs: Int64) {
         lastOffset = offset; records += 1; arrivals.append(arrivalMs)
         if arrivalMs < oldestArrivalMs { oldestArrivalMs = arrivalMs }
@@ -36,7 +39,7 @@ final class PartitionBuffer {
 
     /// Memory the chunks hold: their arrays' capacity, not the bytes in them.
     var capacityBytes: Int {
-        chunks.values.reduce(0) { $0 + $1.lines.capacity + $1.arrivals.capacity * MemoryLayout<Int64>.stride }
+        chunks.values.reduce(0) { $0 + $1.capacityBytes }
     }
 
     /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
@@ -107,6 +110,8 @@ public final class DeliveryStream: @unchecked Sendable {
     @exclusivity(unchecked) private var buffers: [String: PartitionBuffer] = [:]
     @exclusivity(unchecked) private var bufferedBytes = 0
     @exclusivity(unchecked) private var linePool = LinePool()
+    /// Chunks that reached the size hint and left their buffer, until their objects are durable.
+    private var sealed: [ObjectItem] = []
     /// Buffer capacity freed by flushes since glibc was last asked to give free pages back: big
     /// buffers come and go every flush, and glibc otherwise keeps the freed memory (the soak saw
     /// ~200 MB of it).
@@ -131,8 +136,13 @@ public final class DeliveryStream: @unchecked Sendable {
     private var bytesWritten: Int64 = 0
     private var errorsByType: [String: Int64] = [:]
     private var latency = LatencyRecorder(intervalMs: 60_000)
-    /// Wall seconds per phase (for the benchmark's breakdown).
+    /// Wall seconds per phase (for the benchmark's breakdown; the phases do not overlap).
     var phaseSeconds: [String: Double] = [:]
+    private func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+        let t = BenchSupport.now()
+        defer { phaseSeconds[phase, default: 0] += BenchSupport.now() - t }
+        return try body()
+    }
     private(set) public var recordsDelivered: Int64 = 0
     private(set) public var recordsDropped: Int64 = 0
     private(set) public var recordsSkippedAsRedelivered: Int64 = 0
@@ -228,7 +238,7 @@ public final class DeliveryStream: @unchecked Sendable {
     /// The budget bounds this, not the bytes buffered: arrays grow by doubling, and the soak's
     /// heaptrack found 423 MB held by buffers whose bytes were within the 256 MiB budget.
     private func heldBytes() -> Int {
-        buffers.values.reduce(linePool.bytes) { $0 + $1.capacityBytes }
+        buffers.values.reduce(linePool.bytes) { $0 + $1.capacityBytes } + sealed.reduce(0) { $0 + $1.chunk.capacityBytes }
     }
 
     private func step(forceFlush: Bool) throws -> Int {
@@ -239,18 +249,19 @@ public final class DeliveryStream: @unchecked Sendable {
             let room = config.maxBufferedBytes - held
             let shards = max(1, stream.shardCountIncludingClosed)
             let perShard = max(4096, min(config.pollBytesPerShard, room / shards))
-            var t = BenchSupport.now()
-            let batches = try consumer.poll(maxRecordsPerShard: config.pollRecordsPerShard, maxBytesPerShard: perShard)
-            phaseSeconds["poll", default: 0] += BenchSupport.now() - t; t = BenchSupport.now()
-            read = batches.reduce(0) { $0 + $1.count }
-            if transform != nil { for b in batches { try ingest(b) } } else { try ingestParallel(batches) }
-            phaseSeconds["ingest+flush-by-size", default: 0] += BenchSupport.now() - t
+            if transform != nil {
+                let batches = try consumer.poll(maxRecordsPerShard: config.pollRecordsPerShard, maxBytesPerShard: perShard)
+                read = batches.reduce(0) { $0 + $1.count }
+                for b in batches { try ingest(b) }
+            } else {
+                read = try ingestLanes(consumer.readableShards(), maxBytesPerShard: perShard)
+            }
         } else {
             readingPaused = true
         }
         try flushDue(force: forceFlush)
         try writeErrors()
-        try moveCheckpoints()
+        try timed("checkpoints") { try moveCheckpoints() }
         return read
     }
 
@@ -281,98 +292,83 @@ public final class DeliveryStream: @unchecked Sendable {
         let b = Array(ShardID.make(idx).utf8); shardIdBytes[idx] = b; return b
     }
 
-    /// Records per piece of a shard batch handed to a parse worker: small enough that buffering
-    /// (this thread) trails the workers by one piece, large enough that the hand-over is noise.
-    static let pieceRecords = 512
-
-    /// Parse + enrich pieces of the shards' batches on the workers while this thread buffers
-    /// finished pieces in stream order (buffering overlaps parsing instead of following it).
-    private func ingestParallel(_ batches: [ReadBatch]) throws {
+    /// Read, parse, enrich and buffer the readable shards, one lane per shard, on up to `workers`
+    /// threads (each lane whole on one worker, in stream order); then merge what the lanes found
+    /// into the buffers and write the chunks that reached the size hint. Returns records read.
+    private func ingestLanes(_ shards: [(index: Int, from: UInt64)], maxBytesPerShard: Int) throws -> Int {
         let now = clock.nowMs()
-        var pieces: [(batch: Int, range: Range<Int>)] = []
-        for (b, batch) in batches.enumerated() {
-            var s = 0
-            while s < batch.count { let e = min(batch.count, s + Self.pieceRecords); pieces.append((b, s..<e)); s = e }
+        let lanes = shards.map { sh -> ShardLane in
+            let s = sh.index
+            var open: [String: ShardChunk] = [:]
+            open.reserveCapacity(buffers.count)
+            for (site, buf) in buffers { if let c = buf.chunks[s] { open[site] = c } }
+            return ShardLane(shard: s, shardId: shardBytes(s), from: sh.from, open: open, delivered: delivered[s],
+                             deliveredMax: deliveredMax[s], errorRanges: errorRanges[s])
         }
-        let ids = batches.map { shardBytes($0.shardIndex) }
+        let admission = PartitionAdmission(known: Set(buffers.keys), cap: config.maxActivePartitions, pool: linePool)
+        linePool = LinePool()
         let boxes = enrichers
-        let workers = min(boxes.count, pieces.count)
-        if workers <= 1 {
-            for pc in pieces {
-                var p = boxes[0].prepare(batches[pc.batch], range: pc.range, shardId: ids[pc.batch], now: now)
-                try apply(batches[pc.batch], p, now: now)
-                boxes[0].recycle(&p.lines)
+        let hint = config.sizeHintBytes, maxRecords = config.pollRecordsPerShard
+        let claims = ClaimCounter(count: lanes.count)
+        let workers = min(boxes.count, lanes.count)
+        let consumer = self.consumer
+        // Lanes do not throw: a read that fails is kept in its lane, so what the other lanes
+        // buffered is merged before the error goes up (their chunks are the buffers' own).
+        try timed("read+parse+enrich (lanes)") { try parallelFor(workers, workers: workers) { w in
+            while let j = claims.claim() {
+                let lane = lanes[j]
+                do { lane.batch = try consumer.read(shardIndex: lane.shard, from: lane.from, maxRecords: maxRecords, maxBytes: maxBytesPerShard) }
+                catch { lane.readError = error; continue }
+                lane.run(box: boxes[w], admission: admission, sizeHint: hint, now: now)
             }
-            return
-        }
-        let queue = PieceQueue(count: pieces.count)
-        var applied: [(PreparedBatch, Int)] = []
-        applied.reserveCapacity(pieces.count)
-        // Task 0 buffers (it alone touches this delivery's state, while the caller, holding the
-        // lock, waits); tasks 1… parse and enrich.
-        try parallelFor(workers + 1, workers: workers + 1) { k in
-            if k == 0 {
-                do {
-                    for j in pieces.indices {
-                        let (p, w) = queue.take(j)
-                        try self.apply(batches[pieces[j].batch], p, now: now)
-                        applied.append((p, w))
-                    }
-                } catch { queue.cancel(); throw error }
-            } else {
-                let w = k - 1
-                while let j = queue.claim() {
-                    let pc = pieces[j]
-                    queue.put(j, boxes[w].prepare(batches[pc.batch], range: pc.range, shardId: ids[pc.batch], now: now), worker: w)
+        } }
+        let tm = BenchSupport.now()
+        linePool = admission.pool
+        var read = 0
+        for lane in lanes {
+            let s = lane.shard
+            guard let batch = lane.batch else { continue }
+            read += batch.count
+            bytesIn += lane.bytesIn
+            recordsSkippedAsRedelivered += lane.skippedAsRedelivered
+            if let t = lane.through { polledThrough[s] = t }
+            for e in lane.errors {
+                let r = batch.records[e.index]
+                addError(e.type, shard: s, offset: r.offset, arrivalMs: r.arrivalMs, code: e.code, message: e.message,
+                         raw: batch.data(e.index), attempts: 1, now: now)
+            }
+            for item in lane.sealed {
+                if let b = buffers[item.site], b.chunks[s] === item.chunk { b.chunks[s] = nil }
+                sealed.append(item)
+            }
+            for (site, chunk) in lane.open {
+                let b: PartitionBuffer
+                if let x = buffers[site] { b = x } else {
+                    b = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: chunk.oldestArrivalMs)
+                    buffers[site] = b
                 }
+                b.chunks[s] = chunk
             }
         }
-        for i in applied.indices { boxes[applied[i].1].recycle(&applied[i].0.lines) }
+        recount()
+        phaseSeconds["merge lanes", default: 0] += BenchSupport.now() - tm
+        if let e = lanes.lazy.compactMap(\.readError).first { throw e }
+        if !sealed.isEmpty { try writeSealed() }
+        return read
     }
 
-    private func apply(_ batch: ReadBatch, _ p: PreparedBatch, now: Int64) throws {
-        let shard = batch.shardIndex
-        // Where this piece got to: written back once at the end (and before a flush), not per record.
-        var through: UInt64? = nil
-        defer { if let through { polledThrough[shard] = through } }
-        for item in p.items {
-            let r = batch.records[item.index]
-            bytesIn += Int64(r.dataCount)
-            through = r.offset
-            guard let site = item.site else {
-                if errorRanges[shard]?.contains(where: { $0.contains(r.offset) }) == true { recordsSkippedAsRedelivered += 1; continue }
-                addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: item.errorCode ?? "",
-                         message: item.errorMessage ?? "", raw: batch.data(item.index), attempts: 1, now: now)
-                continue
-            }
-            if alreadyDelivered(shard: shard, offset: r.offset, site: site) { recordsSkippedAsRedelivered += 1; continue }
-            let buf: PartitionBuffer
-            if let b = buffers[site] { buf = b } else {
-                // Checked once per new buffer: a site that fails never gets one, so each of its records comes here.
-                guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else {
-                    addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: "Delivery.InvalidPartition",
-                             message: "site_id cannot name a lake partition", raw: batch.data(item.index), attempts: 1, now: now)
-                    continue
-                }
-                if buffers.count >= config.maxActivePartitions {
-                    addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
-                             code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                             message: "more than \(config.maxActivePartitions) active partitions", raw: batch.data(item.index), attempts: 1, now: now)
-                    continue
-                }
-                buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
-                buffers[site] = buf
-            }
-            let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs, pool: &linePool)
-            let added = item.lineEnd - item.lineStart
-            p.lines.withUnsafeBytes { chunk.lines.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[item.lineStart..<item.lineEnd])) }
-            chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
-            buf.bytes += added; buf.records += 1
-            if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
-            bufferedBytes += added
-            let full = buf.bytes >= config.sizeHintBytes
-            if full { polledThrough[shard] = r.offset; try flushPartitions([site]) }
+    /// Bytes and records of every buffer from its chunks (after lanes changed them), and the
+    /// buffers left without a chunk removed.
+    private func recount() {
+        var total = 0
+        for (site, b) in buffers {
+            if b.chunks.isEmpty { buffers[site] = nil; continue }
+            var bytes = 0, records = 0, oldest = Int64.max
+            for c in b.chunks.values { bytes += c.lines.count; records += c.records; oldest = min(oldest, c.oldestArrivalMs) }
+            b.bytes = bytes; b.records = records; b.oldestArrivalMs = oldest
+            total += bytes
         }
+        bufferedBytes = total + sealed.reduce(0) { $0 + $1.chunk.lines.count }
     }
 
     private func ingest(_ batch: ReadBatch) throws {
@@ -405,7 +401,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 }
             }
             events.removeAll(keepingCapacity: true); errors.removeAll(keepingCapacity: true)
-            var dueSite: String? = nil
+            var due: ObjectItem? = nil
             func handle(_ rec: UnsafeRawBufferPointer) {
                 _ = self.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &events, errors: &errors)
                 guard events.count == 1, errors.isEmpty else {
@@ -445,13 +441,13 @@ public final class DeliveryStream: @unchecked Sendable {
                 buf.bytes += added
                 buf.records += 1
                 if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
-                let full = buf.bytes >= self.config.sizeHintBytes
                 self.bufferedBytes += added
-                if full { dueSite = site }
+                // The size hint bounds an object, that is a (partition, shard) chunk, as in the lanes.
+                if chunk.lines.count >= self.config.sizeHintBytes { due = ObjectItem(site: site, shard: shard, chunk: chunk) }
             }
             if let data { data.withUnsafeBytes(handle) } else { batch.withData(i, handle) }
-            // Only the buffer that just grew can have crossed the size hint.
-            if let dueSite { try flushPartitions([dueSite]) }
+            // Only the chunk that just grew can have crossed the size hint.
+            if let due { try writeObjects([due]) }
         }
     }
 
@@ -479,8 +475,10 @@ public final class DeliveryStream: @unchecked Sendable {
     // MARK: Flush
 
     private func flushDue(force: Bool) throws {
+        if !sealed.isEmpty { try writeSealed() }   // written at the end of their step, unless that failed
         let now = clock.nowMs()
-        var due = buffers.filter { force || $0.value.bytes >= config.sizeHintBytes || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
+        // Size is not checked here: a chunk reaching the size hint is written in the step that fills it.
+        var due = buffers.filter { force || now - $0.value.firstBufferedAtMs >= config.intervalMs }.map(\.key)
         if !force, config.whenFull == .flushLargest, case let held = heldBytes(), held >= config.maxBufferedBytes {
             // Memory pressure: write the largest buffers early, down to half the budget, so the
             // consumer keeps reading instead of waiting out the interval. (What a flushed buffer
@@ -496,31 +494,39 @@ public final class DeliveryStream: @unchecked Sendable {
         if !due.isEmpty { try flushPartitions(due.sorted()) }
     }
 
-    /// Writes one object per (partition, shard) of the given partitions, then one manifest per
-    /// shard listing them. Buffers are released only after both are durable.
+    /// Writes one object per (partition, shard) of the given partitions.
     private func flushPartitions(_ sites: [String]) throws {
-        struct Pending { var key: String; var site: String; var shard: Int; var first: SequenceNumber }
-        var pending: [Pending] = []
-        var inputs: [[UInt8]] = []
-        var records: [Int] = []
-        var latencies: [[Int64]] = []
+        var items: [ObjectItem] = []
         for site in sites {
             guard let b = buffers[site] else { continue }
-            for (shard, chunk) in b.chunks.sorted(by: { $0.key < $1.key }) {
-                let first = SequenceNumber(shardIndex: shard, offset: chunk.firstOffset)
-                let last = SequenceNumber(shardIndex: shard, offset: chunk.lastOffset)
-                let key = config.prefix + "/" + LakeLayout.partitionPath(site: site, oldestArrivalMs: chunk.oldestArrivalMs) + "/"
-                    + LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(shard), first: first, last: last,
-                                            ext: config.compression.fileExtension)
-                pending.append(Pending(key: key, site: site, shard: shard, first: first))
-                inputs.append(chunk.lines); records.append(chunk.records); latencies.append(chunk.arrivals)
-            }
+            for (shard, chunk) in b.chunks.sorted(by: { $0.key < $1.key }) { items.append(ObjectItem(site: site, shard: shard, chunk: chunk)) }
+        }
+        try writeObjects(items)
+    }
+
+    /// Writes the chunks that reached the size hint in the last step (kept until they are durable).
+    private func writeSealed() throws {
+        try writeObjects(sealed)
+    }
+
+    /// Writes one object per chunk, then one manifest per shard listing them. A chunk leaves the
+    /// buffers (or the sealed list) only once its object and manifest are durable.
+    private func writeObjects(_ items: [ObjectItem]) throws {
+        guard !items.isEmpty else { return }
+        let tc = BenchSupport.now()
+        struct Pending { var key: String; var first: SequenceNumber }
+        let pending = items.map { it -> Pending in
+            let first = SequenceNumber(shardIndex: it.shard, offset: it.chunk.firstOffset)
+            let last = SequenceNumber(shardIndex: it.shard, offset: it.chunk.lastOffset)
+            let key = config.prefix + "/" + LakeLayout.partitionPath(site: it.site, oldestArrivalMs: it.chunk.oldestArrivalMs) + "/"
+                + LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(it.shard), first: first, last: last,
+                                        ext: config.compression.fileExtension)
+            return Pending(key: key, first: first)
         }
         // Compress on a few threads (one compressor each); the lake writes each object as soon
         // as it is compressed, then syncs them together.
-        let tc = BenchSupport.now()
-        var sizes = [Int](repeating: 0, count: inputs.count)
-        let workers = min(compressors.count, max(1, inputs.count))
+        var sizes = [Int](repeating: 0, count: items.count)
+        let workers = min(compressors.count, max(1, items.count))
         let sizeLock = NSLock()
         // Compressor per thread: a worker's index is not passed through, so each call takes a
         // free compressor from this stack (at most `workers` are in use at once).
@@ -536,16 +542,18 @@ public final class DeliveryStream: @unchecked Sendable {
                 sizeLock.lock(); let c = free.popLast(); sizeLock.unlock()
                 guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
                 defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
-                let out = try c.compress(inputs[i])
+                let out = try c.compress(items[i].chunk.lines)
                 sizeLock.lock(); sizes[i] = out.count; sizeLock.unlock()
                 return out
             }
         } catch { removeWritten(); throw error }
-        phaseSeconds["compress+put objects", default: 0] += BenchSupport.now() - tc
+        phaseSeconds["compress+write objects", default: 0] += BenchSupport.now() - tc
+        let tm = BenchSupport.now()
+        defer { phaseSeconds["manifests+release", default: 0] += BenchSupport.now() - tm }
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
-            objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(inputs[i].count)
-            entries[p.shard, default: []].append((ManifestEntry(url: p.key, contentLength: sizes[i], records: records[i]), p.first))
+            objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(items[i].chunk.lines.count)
+            entries[items[i].shard, default: []].append((ManifestEntry(url: p.key, contentLength: sizes[i], records: items[i].chunk.records), p.first))
         }
         if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
         let now = clock.nowMs()
@@ -561,32 +569,37 @@ public final class DeliveryStream: @unchecked Sendable {
             for p in pending where !preexisting.contains(p.key) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
             // What a durable manifest lists is delivered: those chunks leave the buffers now, or
             // the retry would write their records a second time under another name.
-            for p in pending where listed.contains(where: { $0.hasSuffix(p.key) }) {
-                guard let b = buffers[p.site], let chunk = b.chunks.removeValue(forKey: p.shard) else { continue }
-                b.bytes -= chunk.lines.count; b.records -= chunk.records; bufferedBytes -= chunk.lines.count
-                recordsDelivered += Int64(chunk.records)
-                if b.chunks.isEmpty { buffers.removeValue(forKey: p.site) }
-            }
+            let durableAt = clock.nowMs()
+            for (i, p) in pending.enumerated() where listed.contains(where: { $0.hasSuffix(p.key) }) { release(items[i], durableAt: durableAt) }
             throw error
         }
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)
-        for arr in latencies { for a in arr { latency.record(ms: max(0, durableAt - a)) }; recordsDelivered += Int64(arr.count) }
-        inputs.removeAll()   // the chunks' arrays are unique again: recycle them
-        let spareLimit = min(64 << 20, config.maxBufferedBytes / 4)
-        for site in sites {
-            guard let b = buffers.removeValue(forKey: site) else { continue }
-            bufferedBytes -= b.bytes
-            for chunk in b.chunks.values {
-                let capacity = chunk.lines.capacity
-                if !linePool.give(&chunk.lines, limit: spareLimit) { freedSinceTrim += capacity }
-            }
-        }
+        for it in items { release(it, durableAt: durableAt) }
         if freedSinceTrim >= Self.trimAfterFreedBytes {
             freedSinceTrim = 0
             _ = eddy_release_free_memory()
         }
+    }
+
+    /// A chunk whose object is durable and listed: out of the buffers (or the sealed list), its
+    /// records counted as delivered, its buffer kept for reuse within the budget.
+    private func release(_ it: ObjectItem, durableAt: Int64) {
+        let c = it.chunk
+        if let b = buffers[it.site], b.chunks[it.shard] === c {
+            b.chunks[it.shard] = nil
+            b.bytes -= c.lines.count; b.records -= c.records
+            if b.chunks.isEmpty { buffers[it.site] = nil }
+        } else if let k = sealed.firstIndex(where: { $0.chunk === c }) {
+            sealed.remove(at: k)
+        } else { return }
+        bufferedBytes -= c.lines.count
+        for a in c.arrivals { latency.record(ms: max(0, durableAt - a)) }
+        recordsDelivered += Int64(c.records)
+        let capacity = c.lines.capacity
+        if !linePool.give(&c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4)) { freedSinceTrim += capacity }
+        c.arrivals = []
     }
 
     private func writeErrors() throws {
@@ -607,6 +620,7 @@ public final class DeliveryStream: @unchecked Sendable {
     private func moveCheckpoints() throws {
         var pendingFirst: [Int: UInt64] = [:]
         for b in buffers.values { for (s, c) in b.chunks { pendingFirst[s] = min(pendingFirst[s] ?? .max, c.firstOffset) } }
+        for it in sealed { pendingFirst[it.shard] = min(pendingFirst[it.shard] ?? .max, it.chunk.firstOffset) }
         for (shard, through) in polledThrough {
             var target: UInt64
             if let p = pendingFirst[shard] { guard p > 0 else { continue }; target = p - 1 } else { target = through }
@@ -626,7 +640,8 @@ public final class DeliveryStream: @unchecked Sendable {
             let age = max(0, now - b.firstBufferedAtMs)
             return BufferStats(partition: LakeLayout.partitionPath(site: b.site, oldestArrivalMs: b.oldestArrivalMs),
                                bytes: Int64(b.bytes), records: Int64(b.records), ageMs: age,
-                               msToNextFlush: max(0, config.intervalMs - age))
+                               msToNextFlush: max(0, config.intervalMs - age),
+                               fillBytes: Int64(b.chunks.values.reduce(0) { max($0, $1.lines.count) }))
         }
         return DeliveryStats(name: config.name, sizeHintBytes: Int64(config.sizeHintBytes), intervalHintMs: config.intervalMs,
                              buffers: bs, objectsWritten: objectsWritten, bytesIn: bytesIn, bytesWritten: bytesWritten,

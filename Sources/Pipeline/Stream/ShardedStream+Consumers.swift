@@ -43,11 +43,24 @@ public final class StreamConsumer: @unchecked Sendable {
         let count = stream.shardCountIncludingClosed
         for idx in 0..<count {
             guard let from = stream.readablePosition(app: app, shardIndex: idx) else { continue }
-            let b = try stream.read(shardIndex: idx, from: from, maxRecords: maxRecordsPerShard, maxBytes: maxBytesPerShard)
-            stream.advance(app: app, shardIndex: idx, batch: b)
+            let b = try read(shardIndex: idx, from: from, maxRecords: maxRecordsPerShard, maxBytes: maxBytesPerShard)
             if !b.records.isEmpty || b.skippedByRetention > 0 { out.append(b) }
         }
         return out
+    }
+
+    /// The shards this application may read now (a CLOSED parent before its children) and the
+    /// offset it reads each from: for callers that read shards on several threads at once.
+    public func readableShards() -> [(index: Int, from: UInt64)] {
+        (0..<stream.shardCountIncludingClosed).compactMap { idx in stream.readablePosition(app: app, shardIndex: idx).map { (idx, $0) } }
+    }
+
+    /// Reads one shard from `from` and advances this application's position past what it returns.
+    /// Safe to call for different shards at once.
+    public func read(shardIndex idx: Int, from: UInt64, maxRecords: Int, maxBytes: Int) throws -> ReadBatch {
+        let b = try stream.read(shardIndex: idx, from: from, maxRecords: maxRecords, maxBytes: maxBytes)
+        stream.advance(app: app, shardIndex: idx, batch: b)
+        return b
     }
 
     /// Persists "read up to and including `sequenceNumber`" for its shard.

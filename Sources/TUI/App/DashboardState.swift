@@ -569,7 +569,7 @@ extension DashboardState {
             }
         }
         switch partitions.sortIndex {
-        case 1: by { $0.delivery.sizeHintBytes > 0 ? Double($0.buffer.bytes) / Double($0.delivery.sizeHintBytes) : 0 }
+        case 1: by { $0.delivery.sizeHintBytes > 0 ? Double($0.buffer.fillBytes) / Double($0.delivery.sizeHintBytes) : 0 }
         case 2: by { $0.buffer.ageMs }
         case 3: by { $0.buffer.records }
         default: by { $0.delivery.name + " " + $0.buffer.partition }

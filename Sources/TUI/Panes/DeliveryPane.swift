@@ -60,7 +60,7 @@ enum DeliveryPane {
             if wide { cols.append(.init("age vs interval", width: 8, flex: true)) }
             cols += [.init("records", width: 7, align: .right), .init("flush in", width: 8, align: .right)]
             let items: [[Table.Item]] = rows.map { r in
-                let fill = r.delivery.sizeHintBytes > 0 ? Double(r.buffer.bytes) / Double(r.delivery.sizeHintBytes) : 0
+                let fill = r.delivery.sizeHintBytes > 0 ? Double(r.buffer.fillBytes) / Double(r.delivery.sizeHintBytes) : 0
                 let age = r.delivery.intervalHintMs > 0 ? Double(r.buffer.ageMs) / Double(r.delivery.intervalHintMs) : 0
                 func st(_ f: Double) -> Style { f >= 1 ? t.fg("bad", .bold) : (f >= 0.75 ? t.fg("warn") : t.fg("ok")) }
                 var row: [Table.Item] = multi ? [.text(r.delivery.name)] : []

@@ -160,12 +160,12 @@ enum OverviewPane {
         var y = inner.y
         for d in s.deliveries {
             guard y < inner.maxY else { break }
-            let fullest = d.buffers.max { $0.bytes < $1.bytes }
+            let fullest = d.buffers.max { $0.fillBytes < $1.fillBytes }
             let oldest = d.buffers.max { $0.ageMs < $1.ageMs }
             let wide = inner.width >= 48
             let lw = wide ? 12 : 11, tw = wide ? 17 : 11
             let name = CharWidth.truncate(d.name, to: lw, ellipsis: ctx.ellipsis)
-            let fb = fullest?.bytes ?? 0
+            let fb = fullest?.fillBytes ?? 0
             let pct = d.sizeHintBytes > 0 ? Fmt.fixed(Double(fb) / Double(d.sizeHintBytes) * 100, 0) + "% " : ""
             let fillText = wide ? "\(Fmt.bytes(fb)) / \(Fmt.bytes(d.sizeHintBytes))" : pct + Fmt.bytes(d.sizeHintBytes)
             let fill = Gauge(label: name, value: Double(fb), hint: Double(d.sizeHintBytes), text: fillText, ascii: ctx.ascii,

@@ -1,0 +1,151 @@
+import Foundation
+
+/// One worker's parse + enrich state. Used by one thread at a time (a worker during a step, the
+/// delivery thread between steps), so its fields skip the runtime exclusivity check, which cost
+/// a thread-local lookup per access per record.
+final class EnricherBox: @unchecked Sendable {
+    @exclusivity(unchecked) var enricher: Enricher
+    let parser = EventParser()
+    @exclusivity(unchecked) var events: [ParsedEvent] = []
+    @exclusivity(unchecked) var errors: [RecordError] = []
+    @exclusivity(unchecked) var seq: [UInt8] = []
+    init(_ e: Enricher) { enricher = e }
+}
+
+/// A chunk that reached the size hint during a step, or one whose object is being written.
+struct ObjectItem {
+    var site: String
+    var shard: Int
+    var chunk: ShardChunk
+}
+
+/// A record of a lane's batch that goes to the error prefix, with its reason.
+struct LaneError {
+    var type: DeliveryErrorType
+    var index: Int          // in the lane's batch
+    var code: String
+    var message: String
+}
+
+/// The state lanes share during a step: which partitions exist (the cap counts them across
+/// shards) and the pool of emptied buffers. Touched once per new (partition, shard) chunk, not
+/// per record.
+final class PartitionAdmission: @unchecked Sendable {
+    enum Verdict { case ok, invalidSite, overCap }
+    private let lock = NSLock()
+    private var known: Set<String>
+    let cap: Int
+    private(set) var pool: LinePool
+
+    init(known: Set<String>, cap: Int, pool: LinePool) { self.known = known; self.cap = cap; self.pool = pool }
+
+    /// Whether `site` may have a chunk, and an emptied buffer for it when it may.
+    func admit(_ site: String) -> (Verdict, [UInt8]) {
+        lock.lock(); defer { lock.unlock() }
+        if !known.contains(site) {
+            // Defence in depth: the parser validated site_id; a partition must also be a safe key.
+            guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else { return (.invalidSite, []) }
+            guard known.count < cap else { return (.overCap, []) }
+            known.insert(site)
+        }
+        return (.ok, pool.take())
+    }
+}
+
+/// One shard's part of a step. A lane owns its shard's chunks while a worker parses, enriches and
+/// buffers the shard's batch straight into them: lanes of different shards share no chunk, so
+/// they run in parallel without a lock per record and without copying each line a second time.
+/// Objects are per (partition, shard), so a lane also decides alone when a chunk reaches the size
+/// hint: what each object holds depends on its shard's records only, never on the worker count.
+final class ShardLane: @unchecked Sendable {
+    let shard: Int
+    let shardId: [UInt8]
+    /// Where the step reads the shard from, what it read, and why it could not.
+    let from: UInt64
+    @exclusivity(unchecked) var batch: ReadBatch?
+    @exclusivity(unchecked) var readError: Error?
+    /// This shard's open chunk per partition (site), handed over from the buffers for the step.
+    @exclusivity(unchecked) var open: [String: ShardChunk]
+    /// Chunks that reached the size hint, in stream order: written at the end of the step.
+    @exclusivity(unchecked) var sealed: [ObjectItem] = []
+    @exclusivity(unchecked) var errors: [LaneError] = []
+    @exclusivity(unchecked) var bytesIn: Int64 = 0
+    @exclusivity(unchecked) var skippedAsRedelivered: Int64 = 0
+    @exclusivity(unchecked) var through: UInt64?
+    /// Recovery ledgers of this shard (read-only during the step).
+    private let delivered: [String: [ClosedRange<UInt64>]]?
+    private let deliveredMax: UInt64?
+    private let errorRanges: [ClosedRange<UInt64>]?
+
+    init(shard: Int, shardId: [UInt8], from: UInt64, open: [String: ShardChunk], delivered: [String: [ClosedRange<UInt64>]]?,
+         deliveredMax: UInt64?, errorRanges: [ClosedRange<UInt64>]?) {
+        self.shard = shard; self.shardId = shardId; self.from = from; self.open = open
+        self.delivered = delivered; self.deliveredMax = deliveredMax; self.errorRanges = errorRanges
+    }
+
+    /// Parses, enriches and buffers every record of `batch` (this lane's shard) in stream order.
+    func run(box: EnricherBox, admission: PartitionAdmission, sizeHint: Int, now: Int64) {
+        guard let batch else { return }
+        for i in 0..<batch.count {
+            let r = batch.records[i]
+            bytesIn += Int64(r.dataCount)
+            through = r.offset
+            batch.withData(i) { rec in
+                box.events.removeAll(keepingCapacity: true); box.errors.removeAll(keepingCapacity: true)
+                _ = box.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &box.events, errors: &box.errors)
+                guard box.events.count == 1, box.errors.isEmpty else {
+                    // Format errors are deterministic without a transform: skip ones already written.
+                    if errorRanges?.contains(where: { $0.contains(r.offset) }) == true { skippedAsRedelivered += 1; return }
+                    let (code, msg) = box.errors.first.map { ("EventParser." + $0.code.rawValue, $0.message) }
+                        ?? ("EventParser.recordCount", "a record must hold exactly one event; it held \(box.events.count)")
+                    errors.append(LaneError(type: .formatConversionFailed, index: i, code: code, message: msg))
+                    return
+                }
+                let e = box.events[0]
+                let site = String(decoding: UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]), as: UTF8.self)
+                if let m = deliveredMax, r.offset <= m, let ranges = delivered?[site], ranges.contains(where: { $0.contains(r.offset) }) {
+                    skippedAsRedelivered += 1; return
+                }
+                let chunk: ShardChunk
+                if let c = open[site] { chunk = c } else {
+                    let (verdict, lines) = admission.admit(site)
+                    switch verdict {
+                    case .invalidSite:
+                        errors.append(LaneError(type: .formatConversionFailed, index: i, code: "Delivery.InvalidPartition",
+                                                message: "site_id cannot name a lake partition"))
+                        return
+                    case .overCap:
+                        errors.append(LaneError(type: .partitionLimitExceeded, index: i, code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                                                message: "more than \(admission.cap) active partitions"))
+                        return
+                    case .ok:
+                        chunk = ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
+                        chunk.lines = lines
+                        open[site] = chunk
+                    }
+                }
+                DeliveryStream.sequenceBytes(shard: shard, offset: r.offset, into: &box.seq)
+                box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: box.seq), out: &chunk.lines)
+                chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
+                if chunk.lines.count >= sizeHint {
+                    sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))
+                    open[site] = nil
+                }
+            }
+        }
+    }
+}
+
+/// Hands out indices 0..<count to whichever worker asks first.
+final class ClaimCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func claim() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+}

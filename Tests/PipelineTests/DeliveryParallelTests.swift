@@ -56,6 +56,24 @@ final class DeliveryParallelTests: XCTestCase {
         XCTAssertFalse(errs.isEmpty)
     }
 
+    /// Lanes add one to the previous record's sequence number in place; it must equal the one
+    /// written from scratch, carries included.
+    func testTheNextSequenceNumberInPlaceEqualsTheOneWrittenFromScratch() {
+        var rng = SplitMix64(seed: 7)
+        let offsets: [UInt64] = [0, 8, 9, 99, 1_999, 9_999_999, 18_446_744_073_709_551_614]
+            + (0..<200).map { _ in rng.next() >> UInt64(rng.next() % 60) }
+        for shard in [0, 8, 41] {
+            for o in offsets where o < .max {
+                var inPlace: [UInt8] = [], fresh: [UInt8] = []
+                DeliveryStream.sequenceBytes(shard: shard, offset: o, into: &inPlace)
+                DeliveryStream.nextSequenceBytes(&inPlace)
+                DeliveryStream.sequenceBytes(shard: shard, offset: o + 1, into: &fresh)
+                XCTAssertEqual(String(decoding: inPlace, as: UTF8.self), String(decoding: fresh, as: UTF8.self), "shard \(shard) offset \(o)")
+                XCTAssertEqual(String(decoding: fresh, as: UTF8.self), SequenceNumber(shardIndex: shard, offset: o + 1).description)
+            }
+        }
+    }
+
     func testPutAllFromAProducerWritesEveryObjectOnceAndLeavesNoTempFiles() throws {
         let dir = makeStreamTempDir(self)
         let lake = try LocalLake(root: dir + "/lake")

@@ -8,7 +8,6 @@ final class EnricherBox: @unchecked Sendable {
     let parser = EventParser()
     @exclusivity(unchecked) var events: [ParsedEvent] = []
     @exclusivity(unchecked) var errors: [RecordError] = []
-    @exclusivity(unchecked) var seq: [UInt8] = []
     init(_ e: Enricher) { enricher = e }
 }
 
@@ -72,6 +71,9 @@ final class ShardLane: @unchecked Sendable {
     @exclusivity(unchecked) var bytesIn: Int64 = 0
     @exclusivity(unchecked) var skippedAsRedelivered: Int64 = 0
     @exclusivity(unchecked) var through: UInt64?
+    /// The decimal sequence number of the last record enriched, and its offset.
+    @exclusivity(unchecked) private var seq: [UInt8] = []
+    @exclusivity(unchecked) private var seqOffset: UInt64?
     /// Recovery ledgers of this shard (read-only during the step).
     private let delivered: [String: [ClosedRange<UInt64>]]?
     private let deliveredMax: UInt64?
@@ -124,8 +126,10 @@ final class ShardLane: @unchecked Sendable {
                         open[site] = chunk
                     }
                 }
-                DeliveryStream.sequenceBytes(shard: shard, offset: r.offset, into: &box.seq)
-                box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: box.seq), out: &chunk.lines)
+                if let p = seqOffset, r.offset == p &+ 1 { DeliveryStream.nextSequenceBytes(&seq) }
+                else { DeliveryStream.sequenceBytes(shard: shard, offset: r.offset, into: &seq) }
+                seqOffset = r.offset
+                box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
                 chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
                 if chunk.lines.count >= sizeHint {
                     sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))

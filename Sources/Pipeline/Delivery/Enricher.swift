@@ -127,14 +127,17 @@ struct Enricher {
         if !hasURL {
             out.appendLiteral("null,\"url_path\":null,\"url_query\":null")
         }
-        utmBuf.withUnsafeBytes { ub in
+        if utm.source == nil && utm.medium == nil && utm.campaign == nil && utm.term == nil && utm.content == nil {
+            // Most page views carry no UTM: the five nulls in one copy.
+            out.appendLiteral(",\"utm_source\":null,\"utm_medium\":null,\"utm_campaign\":null,\"utm_term\":null,\"utm_content\":null")
+        } else { utmBuf.withUnsafeBytes { ub in
             func opt(_ name: StaticString, _ r: Range<Int>?) {
                 out.appendLiteral(name)
                 if let r { out.appendJSONString(UnsafeRawBufferPointer(rebasing: ub[r])) } else { out.appendLiteral("null") }
             }
             opt(",\"utm_source\":", utm.source); opt(",\"utm_medium\":", utm.medium); opt(",\"utm_campaign\":", utm.campaign)
             opt(",\"utm_term\":", utm.term); opt(",\"utm_content\":", utm.content)
-        }
+        } }
 
         // Referrer and channel. A referrer on the page's own host is internal navigation: no referrer.
         var refKind: HostKind? = nil

@@ -50,6 +50,9 @@ final class DeliveryEnrichmentEquivalenceTests: XCTestCase {
         var new = Enricher(), old = ReferenceEnricher()
         var evs: [ParsedEvent] = [], errs: [RecordError] = []
         var a: [UInt8] = [], b: [UInt8] = []
+        // The chunks' LineBuffer sink must get the same bytes as an array, across its growth.
+        var chunkEnricher = Enricher()
+        var chunk = LineBuffer(), all: [UInt8] = []
         var compared = 0
         for (i, rec) in records.enumerated() {
             evs.removeAll(); errs.removeAll(); a.removeAll(keepingCapacity: true); b.removeAll(keepingCapacity: true)
@@ -59,13 +62,17 @@ final class DeliveryEnrichmentEquivalenceTests: XCTestCase {
                 let origin = RecordOrigin(arrivalMs: deliveryT0 + Int64(i), shardId: Array("shardId-000000000002".utf8), seq: Array("3000000000000000\(10000 + i)".utf8))
                 new.enrich(raw, e, origin: origin, out: &a)
                 old.enrich(raw, e, origin: origin, out: &b)
+                chunkEnricher.enrich(raw, e, origin: origin, out: &chunk)
                 compared += 1
             }
             if a != b {
                 XCTFail("record \(i) differs:\n  in:  \(String(decoding: rec, as: UTF8.self))\n  new: \(String(decoding: a, as: UTF8.self))\n  old: \(String(decoding: b, as: UTF8.self))")
                 return
             }
+            all += a
         }
         XCTAssertEqual(compared, records.count, "every record parsed")
+        XCTAssertGreaterThan(chunk.capacity, 1 << 20, "the buffer grew many times")
+        XCTAssertEqual(chunk.bytes, all, "a LineBuffer holds exactly what an array does")
     }
 }

@@ -115,8 +115,8 @@ public struct DeliveryBench: BenchmarkCase {
         }
         // Enrichment cost: parse + enrich minus parse alone, per event, on the same records.
         var enricher = Enricher()
-        var out: [UInt8] = []
-        out.reserveCapacity(1 << 20)
+        var out = LineBuffer()   // what delivery chunks are
+        out.reserveMore(1 << 20)
         let origin = RecordOrigin(arrivalMs: 1_764_115_200_000, shardId: Array("shardId-000000000000".utf8), seq: Array("100000000000000000042".utf8))
         var evs: [ParsedEvent] = [], errs: [RecordError] = []
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -130,7 +130,7 @@ public struct DeliveryBench: BenchmarkCase {
                     _ = parser.parseRecords(raw, nowMs: now, events: &evs, errors: &errs)
                     if let e = evs.first { enricher.enrich(raw, e, origin: origin, out: &out) }
                 }
-                if out.count > 1 << 20 { out.removeAll(keepingCapacity: true) }
+                if out.count > 1 << 20 { out.removeAll() }
             }
         }
         let n = Double(records.count)

@@ -24,15 +24,17 @@ final class Compressor: @unchecked Sendable {
     deinit { if let cctx { ZSTD_freeCCtx(cctx) } }
 
     func compress(_ input: [UInt8]) throws -> [UInt8] {
+        try input.withUnsafeBytes { try compress($0) }
+    }
+
+    func compress(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         switch mode {
-        case .none: return input
+        case .none: return Array(input)
         case .zstd:
             guard let cctx else { throw LakeError(.io, key: "", "zstd: no compression context (out of memory)") }
             let bound = ZSTD_compressBound(input.count)
             if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
-            let n = scratch.withUnsafeMutableBytes { o in
-                input.withUnsafeBytes { i in ZSTD_compress2(cctx, o.baseAddress, bound, i.baseAddress, i.count) }
-            }
+            let n = scratch.withUnsafeMutableBytes { o in ZSTD_compress2(cctx, o.baseAddress, bound, input.baseAddress, input.count) }
             if ZSTD_isError(n) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
             return Array(scratch[0..<n])
         case .gzip(let level):
@@ -40,7 +42,7 @@ final class Compressor: @unchecked Sendable {
         }
     }
 
-    static func gzip(_ input: [UInt8], level: Int32) throws -> [UInt8] {
+    static func gzip(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
         var s = z_stream()
         guard deflateInit2_(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw LakeError(.io, key: "", "gzip: deflateInit2 failed")
@@ -50,15 +52,13 @@ final class Compressor: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: bound)
         var produced = 0
         let rc: Int32 = out.withUnsafeMutableBytes { o in
-            input.withUnsafeBytes { i in
-                s.next_in = UnsafeMutablePointer(mutating: i.baseAddress?.assumingMemoryBound(to: Bytef.self))
-                s.avail_in = uInt(i.count)
-                s.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                s.avail_out = uInt(o.count)
-                let r = deflate(&s, Z_FINISH)
-                produced = o.count - Int(s.avail_out)
-                return r
-            }
+            s.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            s.avail_in = uInt(input.count)
+            s.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            s.avail_out = uInt(o.count)
+            let r = deflate(&s, Z_FINISH)
+            produced = o.count - Int(s.avail_out)
+            return r
         }
         guard rc == Z_STREAM_END else { throw LakeError(.io, key: "", "gzip: deflate returned \(rc)") }
         return Array(out[0..<produced])   // exact size: the bound-sized buffer is freed here

@@ -39,12 +39,12 @@ final class PartitionAdmission: @unchecked Sendable {
     init(known: Set<String>, cap: Int, pool: LinePool) { self.known = known; self.cap = cap; self.pool = pool }
 
     /// Whether `site` may have a chunk, and an emptied buffer for it when it may.
-    func admit(_ site: String) -> (Verdict, [UInt8]) {
+    func admit(_ site: String) -> (Verdict, LineBuffer?) {
         lock.lock(); defer { lock.unlock() }
         if !known.contains(site) {
             // Defence in depth: the parser validated site_id; a partition must also be a safe key.
-            guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else { return (.invalidSite, []) }
-            guard known.count < cap else { return (.overCap, []) }
+            guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else { return (.invalidSite, nil) }
+            guard known.count < cap else { return (.overCap, nil) }
             known.insert(site)
         }
         return (.ok, pool.take())
@@ -122,7 +122,7 @@ final class ShardLane: @unchecked Sendable {
                         return
                     case .ok:
                         chunk = ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
-                        chunk.lines = lines
+                        if let lines { chunk.lines = lines }
                         open[site] = chunk
                     }
                 }

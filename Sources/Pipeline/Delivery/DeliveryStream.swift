@@ -6,7 +6,7 @@ import Metrics
 /// A class, so the ingest loop appends in place after one lookup (no move out and back per record).
 /// Its hot fields skip the runtime exclusivity check: only the lock-holding thread touches a chunk.
 final class ShardChunk {
-    @exclusivity(unchecked) var lines: [UInt8] = []
+    @exclusivity(unchecked) var lines = LineBuffer()
     var firstOffset: UInt64
     @exclusivity(unchecked) var lastOffset: UInt64
     @exclusivity(unchecked) var records = 0
@@ -53,26 +53,25 @@ final class PartitionBuffer {
 }
 
 /// Emptied chunk buffers kept for the next chunks (their capacity, not their bytes): a chunk
-/// that starts with room neither regrows by doubling nor page-faults fresh memory per flush.
+/// that starts with room neither regrows nor page-faults fresh memory per flush.
 struct LinePool {
-    private var lines: [[UInt8]] = []
+    private var buffers: [LineBuffer] = []
     /// Capacity kept (it counts against the delivery's memory budget).
     private(set) var bytes = 0
 
-    mutating func take() -> [UInt8] {
-        guard let l = lines.popLast() else { return [] }
-        bytes -= l.capacity
-        return l
+    mutating func take() -> LineBuffer {
+        guard let b = buffers.popLast() else { return LineBuffer() }
+        bytes -= b.capacity
+        return b
     }
 
-    /// Keeps `buffer`'s capacity (emptied) unless that passes `limit` bytes; false when not kept.
-    mutating func give(_ buffer: inout [UInt8], limit: Int) -> Bool {
-        guard bytes + buffer.capacity <= limit && lines.count < 4096 else { return false }
-        var l: [UInt8] = []
-        swap(&l, &buffer)
-        l.removeAll(keepingCapacity: true)
-        bytes += l.capacity
-        lines.append(l)
+    /// Keeps `buffer`'s capacity (emptied) unless that passes `limit` bytes; false when not kept
+    /// (the caller drops it, which frees its memory).
+    mutating func give(_ buffer: LineBuffer, limit: Int) -> Bool {
+        guard bytes + buffer.capacity <= limit && buffers.count < 4096 else { return false }
+        buffer.removeAll()
+        bytes += buffer.capacity
+        buffers.append(buffer)
         return true
     }
 }
@@ -552,7 +551,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 sizeLock.lock(); let c = free.popLast(); sizeLock.unlock()
                 guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
                 defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
-                let out = try c.compress(items[i].chunk.lines)
+                let out = try items[i].chunk.lines.withUnsafeBytes { try c.compress($0) }
                 sizeLock.lock(); sizes[i] = out.count; sizeLock.unlock()
                 return out
             }
@@ -608,7 +607,8 @@ public final class DeliveryStream: @unchecked Sendable {
         for a in c.arrivals { latency.record(ms: max(0, durableAt - a)) }
         recordsDelivered += Int64(c.records)
         let capacity = c.lines.capacity
-        if !linePool.give(&c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4)) { freedSinceTrim += capacity }
+        if !linePool.give(c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4)) { freedSinceTrim += capacity }
+        c.lines = LineBuffer()
         c.arrivals = []
     }
 

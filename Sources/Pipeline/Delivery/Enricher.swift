@@ -51,7 +51,7 @@ struct Enricher {
     }
 
     /// Appends one enriched NDJSON line (with its newline) for `e`, whose spans index `rec`.
-    mutating func enrich(_ rec: UnsafeRawBufferPointer, _ e: ParsedEvent, origin: RecordOrigin, out: inout [UInt8]) {
+    mutating func enrich<Out: ByteSink>(_ rec: UnsafeRawBufferPointer, _ e: ParsedEvent, origin: RecordOrigin, out: inout Out) {
         @inline(__always) func raw(_ s: ByteSpan) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(rebasing: rec[Int(s.start)..<Int(s.start + s.count)])
         }
@@ -61,18 +61,15 @@ struct Enricher {
             if !s.escaped { return body(raw(s)) }
             return (JSONString.unescape(raw(s)) ?? []).withUnsafeBytes(body)
         }
-        // Room for the line, grown geometrically: Array.reserveCapacity allocates exactly what is
-        // asked, so asking per line re-copied a growing chunk every few records (quadratic on the
-        // serial path, which enriches straight into the partition chunk).
-        let need = out.count + rec.count + 640
-        if out.capacity < need { out.reserveCapacity(Swift.max(need, out.capacity * 2)) }
+        // Room for the line (the sink grows geometrically).
+        out.reserveMore(rec.count + 640)
         // 1. Copy the record, replacing ip (and a string ts) in place: at most two replacements.
         let ipRange: Range<Int>? = e.ip.isPresent ? (Int(e.ip.start) - 1)..<(Int(e.ip.start + e.ip.count) + 1) : nil
         // The parser hands over a string ts's span: no second scan of the record for it.
         let tsRange: Range<Int>? = e.tsText.isPresent ? (Int(e.tsText.start) - 1)..<(Int(e.tsText.start + e.tsText.count) + 1) : nil
         let end = rec.count - 1 // the final '}'
         var pos = 0
-        func copy(to: Int) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: rec[pos..<to])) }
+        func copy(to: Int) { out.put(UnsafeRawBufferPointer(rebasing: rec[pos..<to])) }
         func putIP(_ r: Range<Int>) {
             copy(to: r.lowerBound)
             if withValue(e.ip, { Self.appendTruncatedIP($0, to: &out) }) != true { out.appendLiteral("null") }
@@ -93,14 +90,14 @@ struct Enricher {
             if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { continue }
             hasFields = c != 0x7B; break
         }
-        if hasFields { out.append(0x2C) }
+        if hasFields { out.put(0x2C) }
         if !e.eventId.isPresent {
-            out.appendLiteral("\"event_id\":\""); out.append(contentsOf: origin.shardId); out.append(0x2D)
-            out.append(contentsOf: origin.seq); out.appendLiteral("\",")
+            out.appendLiteral("\"event_id\":\""); out.put(origin.shardId); out.put(0x2D)
+            out.put(origin.seq); out.appendLiteral("\",")
         }
         out.appendLiteral("\"arrival_ms\":"); out.appendDecimal(origin.arrivalMs)
-        out.appendLiteral(",\"seq\":\""); out.append(contentsOf: origin.seq)
-        out.appendLiteral("\",\"shard\":\""); out.append(contentsOf: origin.shardId); out.append(0x22)
+        out.appendLiteral(",\"seq\":\""); out.put(origin.seq)
+        out.appendLiteral("\",\"shard\":\""); out.put(origin.shardId); out.put(0x22)
 
         // URL
         pageHost.removeAll(keepingCapacity: true)
@@ -159,11 +156,11 @@ struct Enricher {
         out.appendLiteral(",\"channel\":"); out.appendLiteral(channel.jsonString)
 
         // User agent
-        out.append(0x2C)
+        out.put(0x2C)
         // The UA's hash serves the cache here and the fingerprint below.
         let uaHash: UInt64 = e.ua.isPresent ? Hash64.hash(raw(e.ua)) : 0
         let agent = withValue(e.ua) { classifier.agent($0, rawHash: e.ua.escaped ? nil : uaHash) } ?? classifier.agent(nil)
-        out.append(contentsOf: agent.fragment)
+        out.put(agent.fragment)
 
         // Geo: MaxMind when configured (on the full address, before truncation), else the event's own country.
         out.appendLiteral(",\"geo_country\":")
@@ -185,8 +182,8 @@ struct Enricher {
         mixIn(e.ip.isPresent ? Hash64.hash(raw(e.ip)) : 0)
         mixIn(uaHash)
         out.appendLiteral(",\"fingerprint\":\""); out.appendHex16(h)
-        out.append(0x22)
-        out.append(0x7D); out.append(0x0A)
+        out.put(0x22)
+        out.put(0x7D); out.put(0x0A)
     }
 
     /// Dotted-quad IPv4 as a number, or nil (leading zeros and more than three digits refused).
@@ -206,7 +203,7 @@ struct Enricher {
     }
 
     /// Appends the truncated address as a JSON string; false (nothing appended) when `ip` is not an address.
-    static func appendTruncatedIP(_ ip: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
+    static func appendTruncatedIP<Out: ByteSink>(_ ip: UnsafeRawBufferPointer, to out: inout Out) -> Bool {
         var dots = 0, lastDot = -1, digits = 0, octet = 0, v4 = true
         for (i, c) in ip.enumerated() {
             if c == 0x2E { if digits == 0 { v4 = false; break }; dots += 1; lastDot = i; digits = 0; octet = 0 }
@@ -216,7 +213,7 @@ struct Enricher {
             } else { v4 = false; break }
         }
         if v4, dots == 3, digits > 0 {
-            out.append(0x22); out.append(contentsOf: UnsafeRawBufferPointer(rebasing: ip[...lastDot])); out.append(0x30); out.append(0x22)
+            out.put(0x22); out.put(UnsafeRawBufferPointer(rebasing: ip[...lastDot])); out.put(0x30); out.put(0x22)
             return true
         }
         guard let t = IPTruncation.truncate(String(decoding: ip, as: UTF8.self)) else { return false }

@@ -86,34 +86,100 @@ enum Bytes {
     }
 }
 
-/// Appending JSON to a byte buffer.
-extension Array where Element == UInt8 {
+/// Where JSON bytes are appended: a `[UInt8]`, or a delivery chunk's `LineBuffer`.
+protocol ByteSink {
+    mutating func put(_ b: UInt8)
+    mutating func put(_ p: UnsafeRawBufferPointer)
+    /// Room for `n` more bytes (geometric growth is the sink's business).
+    mutating func reserveMore(_ n: Int)
+}
+
+extension Array: ByteSink where Element == UInt8 {
+    @inline(__always) mutating func put(_ b: UInt8) { append(b) }
+    @inline(__always) mutating func put(_ p: UnsafeRawBufferPointer) { append(contentsOf: p) }
+    /// Array.reserveCapacity allocates exactly what is asked, so asking per line re-copied a
+    /// growing buffer every few records: grow geometrically instead.
+    mutating func reserveMore(_ n: Int) {
+        let need = count + n
+        if capacity < need { reserveCapacity(Swift.max(need, capacity * 2)) }
+    }
+}
+
+/// Growable bytes in one malloc'd block, for delivery chunks: appends write through a pointer,
+/// and growth is `realloc`, which glibc does with `mremap` for large blocks (no copy, and the
+/// pages already touched stay), where a Swift array allocates anew and copies.
+final class LineBuffer: ByteSink {
+    private(set) var base: UnsafeMutablePointer<UInt8>?
+    private(set) var count = 0
+    private(set) var capacity = 0
+
+    init() {}
+    deinit { free(base) }
+
+    @inline(__always) func reserveMore(_ n: Int) { if count + n > capacity { grow(count + n) } }
+
+    @inline(never) private func grow(_ need: Int) {
+        let size = Swift.max(need, capacity * 2, 1024)
+        // Out of memory is not recoverable here (a Swift array traps the same way).
+        guard let p = realloc(base, size) else { preconditionFailure("out of memory growing a delivery buffer to \(size) bytes") }
+        base = p.assumingMemoryBound(to: UInt8.self)
+        capacity = size
+    }
+
+    @inline(__always) func put(_ b: UInt8) {
+        if count == capacity { grow(count + 1) }
+        base.unsafelyUnwrapped[count] = b
+        count += 1
+    }
+
+    @inline(__always) func put(_ p: UnsafeRawBufferPointer) {
+        let n = p.count
+        guard n > 0, let src = p.baseAddress else { return }
+        if count + n > capacity { grow(count + n) }
+        UnsafeMutableRawPointer(base.unsafelyUnwrapped + count).copyMemory(from: src, byteCount: n)
+        count += n
+    }
+
+    /// Empties the buffer and keeps its memory.
+    func removeAll() { count = 0 }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
+/// Appending JSON to a byte sink.
+extension ByteSink {
+    @inline(__always) mutating func put(_ a: [UInt8]) { a.withUnsafeBytes { put($0) } }
+
     @inline(__always) mutating func appendLiteral(_ s: StaticString) {
-        s.withUTF8Buffer { append(contentsOf: $0) }
+        s.withUTF8Buffer { put(UnsafeRawBufferPointer($0)) }
     }
 
     /// A JSON string (with quotes) of raw bytes, escaping what JSON requires.
     mutating func appendJSONString(_ b: UnsafeRawBufferPointer) {
-        append(0x22)
+        put(0x22)
         var needs = false
         if let p = b.baseAddress { needs = eddy_json_needs_escape(p.assumingMemoryBound(to: UInt8.self), b.count) != 0 }
-        if !needs { append(contentsOf: b) } else {
+        if !needs { put(b) } else {
             for c in b {
                 switch c {
-                case 0x22: append(0x5C); append(0x22)
-                case 0x5C: append(0x5C); append(0x5C)
-                case 0x0A: append(0x5C); append(0x6E)
-                case 0x0D: append(0x5C); append(0x72)
-                case 0x09: append(0x5C); append(0x74)
+                case 0x22: put(0x5C); put(0x22)
+                case 0x5C: put(0x5C); put(0x5C)
+                case 0x0A: put(0x5C); put(0x6E)
+                case 0x0D: put(0x5C); put(0x72)
+                case 0x09: put(0x5C); put(0x74)
                 case 0..<0x20:
                     appendLiteral("\\u00")
                     let h: [UInt8] = Array("0123456789abcdef".utf8)
-                    append(h[Int(c >> 4)]); append(h[Int(c & 15)])
-                default: append(c)
+                    put(h[Int(c >> 4)]); put(h[Int(c & 15)])
+                default: put(c)
                 }
             }
         }
-        append(0x22)
+        put(0x22)
     }
 
     mutating func appendJSONString(_ b: [UInt8]) { b.withUnsafeBytes { appendJSONString($0) } }
@@ -127,7 +193,7 @@ extension Array where Element == UInt8 {
             var i = t.count
             repeat { i -= 1; t[i] = UInt8(48 + x % 10); x /= 10 } while x > 0
             if v < 0 { i -= 1; t[i] = 0x2D }
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: t[i...]))
+            put(UnsafeRawBufferPointer(rebasing: t[i...]))
         }
     }
 
@@ -138,7 +204,7 @@ extension Array where Element == UInt8 {
         h.withUTF8Buffer { d in
             Swift.withUnsafeMutableBytes(of: &tmp) { t in
                 for k in 0..<16 { t[k] = d[Int((v >> UInt64(60 - 4 * k)) & 15)] }
-                append(contentsOf: UnsafeRawBufferPointer(t))
+                put(UnsafeRawBufferPointer(t))
             }
         }
     }

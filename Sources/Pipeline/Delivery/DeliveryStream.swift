@@ -4,7 +4,8 @@ import Metrics
 
 /// Records of one partition (site) from one shard waiting in a buffer: the future object.
 /// A class, so the ingest loop appends in place after one lookup (no move out and back per record).
-/// Its hot fields skip the runtime exclusivity check: only the lock-holding thread touches a chunk.
+/// Its hot fields skip the runtime exclusivity check: one thread at a time touches a chunk (the
+/// lock holder, or during a step the worker running its shard's lane while the lock holder waits).
 final class ShardChunk {
     @exclusivity(unchecked) var lines = LineBuffer()
     var firstOffset: UInt64
@@ -450,9 +451,8 @@ public final class DeliveryStream: @unchecked Sendable {
         }
     }
 
-    /// The decimal sequence number (`SequenceNumber.description`) without going through String.
-    /// The same for the record after the one `out` holds, by adding one to its last 20 digits in
-    /// place (lanes read offsets in order, so this skips 20 divisions per record).
+    /// The decimal sequence number of the record after the one `out` holds, by adding one to its
+    /// last 20 digits in place (lanes read offsets in order, so this skips 20 divisions per record).
     static func nextSequenceBytes(_ out: inout [UInt8]) {
         var k = out.count - 1
         let first = out.count - 20
@@ -461,6 +461,7 @@ public final class DeliveryStream: @unchecked Sendable {
         }
     }
 
+    /// The decimal sequence number (`SequenceNumber.description`) without going through String.
     static func sequenceBytes(shard: Int, offset: UInt64, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         out.appendDecimal(Int64(shard + 1))

@@ -53,7 +53,8 @@ public struct DeliveryConfig: Sendable {
     public var streamName: String = "clickstream"
     /// Lake prefix objects go under (no slashes at either end).
     public var prefix: String = "events"
-    /// Firehose `SizeInMBs`: a buffer is written once it holds this many uncompressed bytes.
+    /// Firehose `SizeInMBs`: an object (one partition's records from one shard) is written once it
+    /// holds this many uncompressed bytes.
     public var sizeHintBytes: Int = 5 << 20
     /// Firehose `IntervalInSeconds`: a buffer is written once its first record is this old.
     public var intervalMs: Int64 = 300_000

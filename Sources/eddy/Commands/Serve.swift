@@ -22,7 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("port-file"), help: "Write the listening port here once bound (scripts).") var portFile: String?
     @Option(help: "Configuration file (TOML).") var config: String?
     @Option(help: "Also feed the node from the built-in simulator at this many events/s (through the HTTP ingest path).") var simulate: Int?
-    @Option(name: .customLong("buffer-mb"), help: "Delivery buffer size hint per partition, MiB (Firehose SizeInMBs).") var bufferMB: Int = 5
+    @Option(name: .customLong("buffer-mb"), help: "Delivery size hint per object (a partition's records from one shard), MiB (Firehose SizeInMBs).") var bufferMB: Int = 5
     @Option(name: .customLong("buffer-seconds"), help: "Delivery buffer interval hint, seconds (Firehose IntervalInSeconds).") var bufferSeconds: Int = 60
     @Option(name: .customLong("geoip"), help: "MaxMind .mmdb database for IP → country in the lake (default: the event's own country).") var geoip: String?
     @Flag(inversion: .prefixedNo, help: "Split hot shards and merge cold ones automatically.") var autoscale = true

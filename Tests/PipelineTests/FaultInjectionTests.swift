@@ -278,6 +278,29 @@ final class FaultInjectionTests: XCTestCase {
         try await lakeFault(EIO, matching: "/_manifests/")
     }
 
+    /// A chunk that reaches the size hint inside a step is written at the end of that step. When
+    /// that write fails (ENOSPC), the step throws, the checkpoint stays behind the chunk's
+    /// records, and the next flush writes them once.
+    func testAFailedSizeHintWriteKeepsTheChunkAndTheCheckpointBehindIt() async throws {
+        let h = try DeliveryHarness(self)
+        let d = try h.delivery { $0.intervalMs = 900_000 }   // only the size hint writes during runOnce
+        let pad = String(repeating: "p", count: 200_000)
+        try await h.append((0..<40).map { simpleEvent(site: "s\($0 % 3)", i: $0, extra: #","title":"\#(pad)""#) })
+        let sw = Switch()
+        inject([.write], errno: ENOSPC, under: h.dir + "/lake", matching: "/events/", switch: sw)
+        sw.on = true
+        XCTAssertThrowsError(try d.runOnce()) { err in XCTAssertTrue("\(err)".contains(String(cString: strerror(ENOSPC))), "\(err)") }
+        XCTAssertGreaterThan(sw.hits, 0, "a chunk reached the 1 MiB hint and its write was refused")
+        XCTAssertTrue(try h.lake.list(prefix: "_manifests").isEmpty)
+        let consumer = try h.stream.consumer("lake-events")
+        for shard in 0..<h.shards {
+            let cp = try consumer.checkpointedOffset(shardId: ShardID.make(shard))
+            XCTAssertTrue(cp == nil || cp == 0, "shard \(shard): the checkpoint stays behind the unwritten chunk (\(String(describing: cp)))")
+        }
+        XCTAssertGreaterThan(d.heldByteCount, 1 << 20, "the refused chunks are still held")
+        try await clearsAndDeliversOnce(h, d, sw)
+    }
+
     /// One shard's manifest is written, the next one's write fails: the first shard's objects are
     /// delivered (a manifest lists them), so the retry must not deliver those records again.
     func testPartialManifestFailureRedeliversOnlyTheShardsWithoutAManifest() async throws {

@@ -1,8 +1,8 @@
 import Foundation
 
-/// One worker's parse + enrich state. Used by one thread at a time (a worker during a step, the
-/// delivery thread between steps), so its fields skip the runtime exclusivity check, which cost
-/// a thread-local lookup per access per record.
+/// One worker's parse + enrich state. Used by one thread at a time (the worker running a lane),
+/// so its fields skip the runtime exclusivity check, which cost a thread-local lookup per access
+/// per record.
 final class EnricherBox: @unchecked Sendable {
     @exclusivity(unchecked) var enricher: Enricher
     let parser = EventParser()
@@ -24,6 +24,9 @@ struct LaneError {
     var index: Int          // in the lane's batch
     var code: String
     var message: String
+    var attempts = 1
+    /// The bytes to keep when they are not the record's own (a transform's output that did not parse).
+    var raw: [UInt8]? = nil
 }
 
 /// The state lanes share during a step: which partitions exist (the cap counts them across
@@ -70,6 +73,7 @@ final class ShardLane: @unchecked Sendable {
     @exclusivity(unchecked) var errors: [LaneError] = []
     @exclusivity(unchecked) var bytesIn: Int64 = 0
     @exclusivity(unchecked) var skippedAsRedelivered: Int64 = 0
+    @exclusivity(unchecked) var dropped: Int64 = 0
     @exclusivity(unchecked) var through: UInt64?
     /// The decimal sequence number of the last record enriched, and its offset.
     @exclusivity(unchecked) private var seq: [UInt8] = []
@@ -85,71 +89,69 @@ final class ShardLane: @unchecked Sendable {
         self.delivered = delivered; self.deliveredMax = deliveredMax; self.errorRanges = errorRanges
     }
 
-    /// Parses, enriches and buffers every record of `batch` (this lane's shard) in stream order.
-    func run(box: EnricherBox, admission: PartitionAdmission, sizeHint: Int, now: Int64) {
+    /// Transforms (when a transform is configured), parses, enriches and buffers every record of
+    /// `batch` (this lane's shard) in stream order.
+    func run(box: EnricherBox, admission: PartitionAdmission, transform: ExternalTransform?, sizeHint: Int, now: Int64) {
         guard let batch else { return }
+        // One record: its bytes, and the transform's output when they are that.
+        func buffer(_ rec: UnsafeRawBufferPointer, _ i: Int, _ r: ReadBatch.Record, transformed: [UInt8]?) {
+            box.events.removeAll(keepingCapacity: true); box.errors.removeAll(keepingCapacity: true)
+            _ = box.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &box.events, errors: &box.errors)
+            guard box.events.count == 1, box.errors.isEmpty else {
+                // Format errors are deterministic without a transform: skip ones already written.
+                if errorRanges?.contains(where: { $0.contains(r.offset) }) == true { skippedAsRedelivered += 1; return }
+                let (code, msg) = box.errors.first.map { ("EventParser." + $0.code.rawValue, $0.message) }
+                    ?? ("EventParser.recordCount", "a record must hold exactly one event; it held \(box.events.count)")
+                errors.append(LaneError(type: .formatConversionFailed, index: i, code: code, message: msg, raw: transformed))
+                return
+            }
+            let e = box.events[0]
+            let site = String(decoding: UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]), as: UTF8.self)
+            if let m = deliveredMax, r.offset <= m, let ranges = delivered?[site], ranges.contains(where: { $0.contains(r.offset) }) {
+                skippedAsRedelivered += 1; return
+            }
+            let chunk: ShardChunk
+            if let c = open[site] { chunk = c } else {
+                let (verdict, lines) = admission.admit(site)
+                switch verdict {
+                case .invalidSite:
+                    errors.append(LaneError(type: .formatConversionFailed, index: i, code: "Delivery.InvalidPartition",
+                                            message: "site_id cannot name a lake partition"))
+                    return
+                case .overCap:
+                    errors.append(LaneError(type: .partitionLimitExceeded, index: i, code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                                            message: "more than \(admission.cap) active partitions"))
+                    return
+                case .ok:
+                    chunk = ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
+                    if let lines { chunk.lines = lines }
+                    open[site] = chunk
+                }
+            }
+            if let p = seqOffset, r.offset == p &+ 1 { DeliveryStream.nextSequenceBytes(&seq) }
+            else { DeliveryStream.sequenceBytes(shard: shard, offset: r.offset, into: &seq) }
+            seqOffset = r.offset
+            box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
+            chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
+            if chunk.lines.count >= sizeHint {
+                sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))
+                open[site] = nil
+            }
+        }
+        let outcomes = transform?.process((0..<batch.count).map { i in
+            ExternalTransform.Request(recordId: batch.sequenceNumber(i).description, arrivalMs: batch.records[i].arrivalMs, data: Array(batch.data(i)))
+        })
         for i in 0..<batch.count {
             let r = batch.records[i]
             bytesIn += Int64(r.dataCount)
             through = r.offset
-            batch.withData(i) { rec in
-                box.events.removeAll(keepingCapacity: true); box.errors.removeAll(keepingCapacity: true)
-                _ = box.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &box.events, errors: &box.errors)
-                guard box.events.count == 1, box.errors.isEmpty else {
-                    // Format errors are deterministic without a transform: skip ones already written.
-                    if errorRanges?.contains(where: { $0.contains(r.offset) }) == true { skippedAsRedelivered += 1; return }
-                    let (code, msg) = box.errors.first.map { ("EventParser." + $0.code.rawValue, $0.message) }
-                        ?? ("EventParser.recordCount", "a record must hold exactly one event; it held \(box.events.count)")
-                    errors.append(LaneError(type: .formatConversionFailed, index: i, code: code, message: msg))
-                    return
-                }
-                let e = box.events[0]
-                let site = String(decoding: UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]), as: UTF8.self)
-                if let m = deliveredMax, r.offset <= m, let ranges = delivered?[site], ranges.contains(where: { $0.contains(r.offset) }) {
-                    skippedAsRedelivered += 1; return
-                }
-                let chunk: ShardChunk
-                if let c = open[site] { chunk = c } else {
-                    let (verdict, lines) = admission.admit(site)
-                    switch verdict {
-                    case .invalidSite:
-                        errors.append(LaneError(type: .formatConversionFailed, index: i, code: "Delivery.InvalidPartition",
-                                                message: "site_id cannot name a lake partition"))
-                        return
-                    case .overCap:
-                        errors.append(LaneError(type: .partitionLimitExceeded, index: i, code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                                                message: "more than \(admission.cap) active partitions"))
-                        return
-                    case .ok:
-                        chunk = ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
-                        if let lines { chunk.lines = lines }
-                        open[site] = chunk
-                    }
-                }
-                if let p = seqOffset, r.offset == p &+ 1 { DeliveryStream.nextSequenceBytes(&seq) }
-                else { DeliveryStream.sequenceBytes(shard: shard, offset: r.offset, into: &seq) }
-                seqOffset = r.offset
-                box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
-                chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
-                if chunk.lines.count >= sizeHint {
-                    sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))
-                    open[site] = nil
-                }
+            guard let outcomes, let transform else { batch.withData(i) { buffer($0, i, r, transformed: nil) }; continue }
+            switch outcomes[i] {
+            case .ok(let d): d.withUnsafeBytes { buffer($0, i, r, transformed: d) }
+            case .dropped: dropped += 1
+            case .failed(let code, let message):
+                errors.append(LaneError(type: .processingFailed, index: i, code: code, message: message, attempts: transform.config.retries + 1))
             }
         }
-    }
-}
-
-/// Hands out indices 0..<count to whichever worker asks first.
-final class ClaimCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private let count: Int
-    init(count: Int) { self.count = count }
-    func claim() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
     }
 }

@@ -30,26 +30,19 @@ final class ShardChunk {
 final class PartitionBuffer {
     var site: String
     @exclusivity(unchecked) var chunks: [Int: ShardChunk] = [:]
-    @exclusivity(unchecked) var bytes = 0
-    @exclusivity(unchecked) var records = 0
     var firstBufferedAtMs: Int64
-    var oldestArrivalMs: Int64
-    init(site: String, firstBufferedAtMs: Int64, oldestArrivalMs: Int64) {
-        self.site = site; self.firstBufferedAtMs = firstBufferedAtMs; self.oldestArrivalMs = oldestArrivalMs
-    }
+    init(site: String, firstBufferedAtMs: Int64) { self.site = site; self.firstBufferedAtMs = firstBufferedAtMs }
+
+    // Totals over the chunks (at most one per shard), read by stats and the memory bound.
+    var bytes: Int { chunks.values.reduce(0) { $0 + $1.lines.count } }
+    var records: Int { chunks.values.reduce(0) { $0 + $1.records } }
+    var oldestArrivalMs: Int64 { chunks.values.map(\.oldestArrivalMs).min() ?? 0 }
+    /// The largest chunk, which is what the size hint bounds.
+    var fillBytes: Int { chunks.values.reduce(0) { max($0, $1.lines.count) } }
 
     /// Memory the chunks hold: their arrays' capacity, not the bytes in them.
     var capacityBytes: Int {
         chunks.values.reduce(0) { $0 + $1.capacityBytes }
-    }
-
-    /// The chunk of `shard`, created at `offset` (with a recycled buffer from `pool`) when there is none yet.
-    @inline(__always) func chunk(_ shard: Int, offset: UInt64, arrivalMs: Int64, pool: inout LinePool) -> ShardChunk {
-        if let c = chunks[shard] { return c }
-        let c = ShardChunk(firstOffset: offset, lastOffset: offset, oldestArrivalMs: arrivalMs)
-        c.lines = pool.take()
-        chunks[shard] = c
-        return c
     }
 }
 
@@ -96,19 +89,16 @@ public final class DeliveryStream: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     private let lock = NSLock()
 
-    private var enricher: Enricher
     /// One per ingest worker (parse + enrich of different shards in parallel).
     private let enrichers: [EnricherBox]
     private let compressor: Compressor
     /// One per flush worker thread.
     private let compressors: [Compressor]
-    private let parser = EventParser()
     private var transform: ExternalTransform?
 
     // The per-record state skips the runtime exclusivity check (it costs a thread-local lookup
     // per access); every access is under `lock`.
     @exclusivity(unchecked) private var buffers: [String: PartitionBuffer] = [:]
-    @exclusivity(unchecked) private var bufferedBytes = 0
     @exclusivity(unchecked) private var linePool = LinePool()
     /// Chunks that reached the size hint and left their buffer, until their objects are durable.
     private var sealed: [ObjectItem] = []
@@ -167,7 +157,6 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         self.consumer = try stream.consumer(config.consumerName)
-        self.enricher = Enricher(geo: geo)
         let workers = config.workers > 0 ? config.workers : max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
         self.enrichers = (0..<workers).map { _ in EnricherBox(Enricher(geo: geo)) }
         self.compressor = Compressor(config.compression)
@@ -219,11 +208,6 @@ public final class DeliveryStream: @unchecked Sendable {
         if skipped > 0 { log("recovery: \(skipped) partition range(s) after the checkpoint are already delivered and will be skipped") }
     }
 
-    private func alreadyDelivered(shard: Int, offset: UInt64, site: String) -> Bool {
-        guard let m = deliveredMax[shard], offset <= m, let ranges = delivered[shard]?[site] else { return false }
-        return ranges.contains { $0.contains(offset) }
-    }
-
     // MARK: Run loop step
 
     /// One step: flush what is due, read one poll's worth (unless the memory bound holds), buffer
@@ -249,13 +233,7 @@ public final class DeliveryStream: @unchecked Sendable {
             let room = config.maxBufferedBytes - held
             let shards = max(1, stream.shardCountIncludingClosed)
             let perShard = max(4096, min(config.pollBytesPerShard, room / shards))
-            if transform != nil {
-                let batches = try consumer.poll(maxRecordsPerShard: config.pollRecordsPerShard, maxBytesPerShard: perShard)
-                read = batches.reduce(0) { $0 + $1.count }
-                for b in batches { try ingest(b) }
-            } else {
-                read = try ingestLanes(consumer.readableShards(), maxBytesPerShard: perShard)
-            }
+            read = try ingestLanes(consumer.readableShards(), maxBytesPerShard: perShard)
         } else {
             readingPaused = true
         }
@@ -292,9 +270,11 @@ public final class DeliveryStream: @unchecked Sendable {
         let b = Array(ShardID.make(idx).utf8); shardIdBytes[idx] = b; return b
     }
 
-    /// Read, parse, enrich and buffer the readable shards, one lane per shard, on up to `workers`
-    /// threads (each lane whole on one worker, in stream order); then merge what the lanes found
-    /// into the buffers and write the chunks that reached the size hint. Returns records read.
+    /// Read, (transform,) parse, enrich and buffer the readable shards, one lane per shard, on up to
+    /// `workers` threads (each lane whole on one worker, in stream order; one thread with an
+    /// external transform, whose child process takes one batch at a time); then merge what the
+    /// lanes found into the buffers and write the chunks that reached the size hint. Returns
+    /// records read.
     private func ingestLanes(_ shards: [(index: Int, from: UInt64)], maxBytesPerShard: Int) throws -> Int {
         let now = clock.nowMs()
         let lanes = shards.map { sh -> ShardLane in
@@ -309,21 +289,28 @@ public final class DeliveryStream: @unchecked Sendable {
         linePool = LinePool()
         let boxes = enrichers
         let hint = config.sizeHintBytes, maxRecords = config.pollRecordsPerShard
-        let claims = ClaimCounter(count: lanes.count)
-        let workers = min(boxes.count, lanes.count)
-        let consumer = self.consumer
+        let claims = ClaimQueue(items: lanes)
+        let workers = transform == nil ? min(boxes.count, lanes.count) : 1
+        let consumer = self.consumer, transform = self.transform
         // Lanes do not throw: a read that fails is kept in its lane, so what the other lanes
         // buffered is merged before the error goes up (their chunks are the buffers' own).
         try timed("read+parse+enrich (lanes)") { try parallelFor(workers, workers: workers) { w in
-            while let j = claims.claim() {
-                let lane = lanes[j]
+            while let lane = claims.claim() {
                 do { lane.batch = try consumer.read(shardIndex: lane.shard, from: lane.from, maxRecords: maxRecords, maxBytes: maxBytesPerShard) }
                 catch { lane.readError = error; continue }
-                lane.run(box: boxes[w], admission: admission, sizeHint: hint, now: now)
+                lane.run(box: boxes[w], admission: admission, transform: transform, sizeHint: hint, now: now)
             }
         } }
-        let tm = BenchSupport.now()
         linePool = admission.pool
+        let read = timed("merge lanes") { merge(lanes, now: now) }
+        if let e = lanes.lazy.compactMap(\.readError).first { throw e }
+        if !sealed.isEmpty { try writeSealed() }
+        return read
+    }
+
+    /// Folds what the lanes found into the delivery's state: counters, error records, sealed
+    /// chunks, and new chunks into their partitions' buffers. Returns records read.
+    private func merge(_ lanes: [ShardLane], now: Int64) -> Int {
         var read = 0
         for lane in lanes {
             let s = lane.shard
@@ -331,11 +318,12 @@ public final class DeliveryStream: @unchecked Sendable {
             read += batch.count
             bytesIn += lane.bytesIn
             recordsSkippedAsRedelivered += lane.skippedAsRedelivered
+            recordsDropped += lane.dropped
             if let t = lane.through { polledThrough[s] = t }
             for e in lane.errors {
                 let r = batch.records[e.index]
                 addError(e.type, shard: s, offset: r.offset, arrivalMs: r.arrivalMs, code: e.code, message: e.message,
-                         raw: batch.data(e.index), attempts: 1, now: now)
+                         raw: e.raw.map { ArraySlice($0) } ?? batch.data(e.index), attempts: e.attempts, now: now)
             }
             for item in lane.sealed {
                 if let b = buffers[item.site], b.chunks[s] === item.chunk { b.chunks[s] = nil }
@@ -344,111 +332,20 @@ public final class DeliveryStream: @unchecked Sendable {
             for (site, chunk) in lane.open {
                 let b: PartitionBuffer
                 if let x = buffers[site] { b = x } else {
-                    b = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: chunk.oldestArrivalMs)
+                    b = PartitionBuffer(site: site, firstBufferedAtMs: now)
                     buffers[site] = b
                 }
                 b.chunks[s] = chunk
             }
         }
-        recount()
-        phaseSeconds["merge lanes", default: 0] += BenchSupport.now() - tm
-        if let e = lanes.lazy.compactMap(\.readError).first { throw e }
-        if !sealed.isEmpty { try writeSealed() }
+        // A buffer whose every chunk reached the size hint in this step has none left.
+        for (site, b) in buffers where b.chunks.isEmpty { buffers[site] = nil }
         return read
     }
 
-    /// Bytes and records of every buffer from its chunks (after lanes changed them), and the
-    /// buffers left without a chunk removed.
-    private func recount() {
-        var total = 0
-        for (site, b) in buffers {
-            if b.chunks.isEmpty { buffers[site] = nil; continue }
-            var bytes = 0, records = 0, oldest = Int64.max
-            for c in b.chunks.values { bytes += c.lines.count; records += c.records; oldest = min(oldest, c.oldestArrivalMs) }
-            b.bytes = bytes; b.records = records; b.oldestArrivalMs = oldest
-            total += bytes
-        }
-        bufferedBytes = total + sealed.reduce(0) { $0 + $1.chunk.lines.count }
-    }
-
-    private func ingest(_ batch: ReadBatch) throws {
-        let shard = batch.shardIndex
-        let now = clock.nowMs()
-        var outcomes: [ExternalTransform.Outcome]? = nil
-        if let transform {
-            let reqs = (0..<batch.count).map { i in
-                ExternalTransform.Request(recordId: batch.sequenceNumber(i).description, arrivalMs: batch.records[i].arrivalMs, data: Array(batch.data(i)))
-            }
-            outcomes = transform.process(reqs)
-        }
-        var events: [ParsedEvent] = []
-        var errors: [RecordError] = []
-        let shardId = shardBytes(shard)
-        var seqScratch: [UInt8] = []
-        for i in 0..<batch.count {
-            let r = batch.records[i]
-            bytesIn += Int64(r.dataCount)
-            polledThrough[shard] = r.offset
-            var data: [UInt8]? = nil
-            if let outcomes {
-                switch outcomes[i] {
-                case .ok(let d): data = d
-                case .dropped: recordsDropped += 1; continue
-                case .failed(let code, let message):
-                    addError(.processingFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: code, message: message,
-                             raw: batch.data(i), attempts: (transform?.config.retries ?? 0) + 1, now: now)
-                    continue
-                }
-            }
-            events.removeAll(keepingCapacity: true); errors.removeAll(keepingCapacity: true)
-            var due: ObjectItem? = nil
-            func handle(_ rec: UnsafeRawBufferPointer) {
-                _ = self.parser.parseRecords(rec, nowMs: max(r.arrivalMs, now), events: &events, errors: &errors)
-                guard events.count == 1, errors.isEmpty else {
-                    if self.errorRanges[shard]?.contains(where: { $0.contains(r.offset) }) == true { self.recordsSkippedAsRedelivered += 1; return }
-                    let (code, msg) = errors.first.map { ("EventParser." + $0.code.rawValue, $0.message) }
-                        ?? ("EventParser.recordCount", "a record must hold exactly one event; it held \(events.count)")
-                    self.addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: code, message: msg,
-                                  raw: data.map { ArraySlice($0) } ?? batch.data(i), attempts: 1, now: now)
-                    return
-                }
-                let e = events[0]
-                let site = String(decoding: UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]), as: UTF8.self)
-                if self.alreadyDelivered(shard: shard, offset: r.offset, site: site) { self.recordsSkippedAsRedelivered += 1; return }
-                // Defence in depth: the parser validated site_id; a partition must also be a safe key.
-                guard isValidSiteId(site), LakeKey.problem("site=" + site) == nil else {
-                    self.addError(.formatConversionFailed, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs, code: "Delivery.InvalidPartition",
-                                  message: "site_id cannot name a lake partition", raw: batch.data(i), attempts: 1, now: now)
-                    return
-                }
-                let buf: PartitionBuffer
-                if let b = self.buffers[site] { buf = b } else {
-                    if self.buffers.count >= self.config.maxActivePartitions {
-                        self.addError(.partitionLimitExceeded, shard: shard, offset: r.offset, arrivalMs: r.arrivalMs,
-                                      code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                                      message: "more than \(self.config.maxActivePartitions) active partitions", raw: batch.data(i), attempts: 1, now: now)
-                        return
-                    }
-                    buf = PartitionBuffer(site: site, firstBufferedAtMs: now, oldestArrivalMs: r.arrivalMs)
-                    self.buffers[site] = buf
-                }
-                Self.sequenceBytes(shard: shard, offset: r.offset, into: &seqScratch)
-                let chunk = buf.chunk(shard, offset: r.offset, arrivalMs: r.arrivalMs, pool: &self.linePool)
-                let before = chunk.lines.count
-                self.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seqScratch), out: &chunk.lines)
-                let added = chunk.lines.count - before
-                chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
-                buf.bytes += added
-                buf.records += 1
-                if r.arrivalMs < buf.oldestArrivalMs { buf.oldestArrivalMs = r.arrivalMs }
-                self.bufferedBytes += added
-                // The size hint bounds an object, that is a (partition, shard) chunk, as in the lanes.
-                if chunk.lines.count >= self.config.sizeHintBytes { due = ObjectItem(site: site, shard: shard, chunk: chunk) }
-            }
-            if let data { data.withUnsafeBytes(handle) } else { batch.withData(i, handle) }
-            // Only the chunk that just grew can have crossed the size hint.
-            if let due { try writeObjects([due]) }
-        }
+    /// Bytes in the buffers and in sealed chunks not yet written.
+    private var bufferedBytes: Int {
+        buffers.values.reduce(0) { $0 + $1.bytes } + sealed.reduce(0) { $0 + $1.chunk.lines.count }
     }
 
     /// The decimal sequence number of the record after the one `out` holds, by adding one to its
@@ -599,12 +496,10 @@ public final class DeliveryStream: @unchecked Sendable {
         let c = it.chunk
         if let b = buffers[it.site], b.chunks[it.shard] === c {
             b.chunks[it.shard] = nil
-            b.bytes -= c.lines.count; b.records -= c.records
             if b.chunks.isEmpty { buffers[it.site] = nil }
         } else if let k = sealed.firstIndex(where: { $0.chunk === c }) {
             sealed.remove(at: k)
         } else { return }
-        bufferedBytes -= c.lines.count
         for a in c.arrivals { latency.record(ms: max(0, durableAt - a)) }
         recordsDelivered += Int64(c.records)
         let capacity = c.lines.capacity
@@ -652,7 +547,7 @@ public final class DeliveryStream: @unchecked Sendable {
             return BufferStats(partition: LakeLayout.partitionPath(site: b.site, oldestArrivalMs: b.oldestArrivalMs),
                                bytes: Int64(b.bytes), records: Int64(b.records), ageMs: age,
                                msToNextFlush: max(0, config.intervalMs - age),
-                               fillBytes: Int64(b.chunks.values.reduce(0) { max($0, $1.lines.count) }))
+                               fillBytes: Int64(b.fillBytes))
         }
         return DeliveryStats(name: config.name, sizeHintBytes: Int64(config.sizeHintBytes), intervalHintMs: config.intervalMs,
                              buffers: bs, objectsWritten: objectsWritten, bytesIn: bytesIn, bytesWritten: bytesWritten,

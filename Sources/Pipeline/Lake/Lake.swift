@@ -465,14 +465,32 @@ final class DirectoryGate: @unchecked Sendable {
     }
 }
 
-/// A batch's objects as runs of consecutive objects in the same directory, claimed by workers
-/// one run at a time (in order, so the directory thread stays ahead of them).
-final class DirectoryRuns: @unchecked Sendable {
+/// Hands out items to whichever worker asks first, in order.
+final class ClaimQueue<Item>: @unchecked Sendable {
     private let lock = NSLock()
-    private var runs: [Range<Int>] = []
+    private let items: [Item]
     private var next = 0
 
-    init(_ paths: [String]) {
+    init(items: [Item]) { self.items = items }
+
+    func claim() -> Item? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < items.count else { return nil }
+        next += 1
+        return items[next - 1]
+    }
+
+    /// No more items for anyone (a worker failed).
+    func cancel() { lock.lock(); next = items.count; lock.unlock() }
+}
+
+/// A batch's objects as runs of consecutive objects in the same directory, claimed by workers
+/// one run at a time (in order, so the directory thread stays ahead of them).
+typealias DirectoryRuns = ClaimQueue<Range<Int>>
+
+extension ClaimQueue where Item == Range<Int> {
+    convenience init(_ paths: [String]) {
+        var runs: [Range<Int>] = []
         var start = 0
         var last: String? = nil
         for (i, p) in paths.enumerated() {
@@ -482,15 +500,6 @@ final class DirectoryRuns: @unchecked Sendable {
             start = i; last = d
         }
         if paths.count > start { runs.append(start..<paths.count) }
+        self.init(items: runs)
     }
-
-    func claim() -> Range<Int>? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < runs.count else { return nil }
-        next += 1
-        return runs[next - 1]
-    }
-
-    /// No more runs for anyone (a worker failed).
-    func cancel() { lock.lock(); next = runs.count; lock.unlock() }
 }

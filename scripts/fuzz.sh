@@ -51,7 +51,7 @@ for t in $targets; do
     passed=$((passed + 1)); echo "   clean: $runs runs ($speed/s), $cov"
   else
     failed=$((failed + 1)); echo "   FAILED (exit $rc) after $runs runs; report:"
-    grep -E "ERROR|SUMMARY|invariant|Fatal error|Test unit written|#[0-9]+ in " "$log" | head -30 | sed 's/^/   | /'
+    grep -E "ERROR|SUMMARY|invariant|threw|Fatal error|Test unit written|#[0-9]+ in " "$log" | head -30 | sed 's/^/   | /'
     ls -t Fuzz/crashes | head -3 | sed 's/^/   kept Fuzz\/crashes\//'
   fi
 done

@@ -38,6 +38,22 @@ final class EventParserTests: XCTestCase {
         XCTAssertEqual(b.string(b.events[1].defaultPartitionKey), "shop-seoul")
     }
 
+    /// Found by fuzz-events: `"session_id":""` (or one over 256 bytes) became the partition key, and
+    /// the stream refused the whole valid event for it. The key passes over such ids instead.
+    func testPartitionKeyPassesOverAnEmptyOrOverlongId() {
+        let long = String(repeating: "x", count: 257)
+        let b = parse(#"{"site_id":"a","type":"click","ts":1764115100000,"session_id":"","user_id":"u9"}"# + "\n"
+                      + #"{"site_id":"a","type":"click","ts":1764115100000,"session_id":"\#(long)"}"# + "\n"
+                      + #"{"site_id":"a","type":"click","ts":1764115100000,"session_id":"\#(String(long.dropLast()))"}"#)
+        XCTAssertEqual(b.events.count, 3)
+        XCTAssertEqual(b.string(b.events[0].defaultPartitionKey), "u9")
+        XCTAssertEqual(b.string(b.events[1].defaultPartitionKey), "a")
+        XCTAssertEqual(b.string(b.events[2].defaultPartitionKey)?.utf8.count, 256)
+        let (batch, _, outcome) = EventIngest().prepare(body: Array(b.body), scope: .relay, clientIP: nil, nowMs: now)
+        XCTAssertEqual(outcome.failures.count, 0)
+        XCTAssertEqual(batch.entries.map(\.keyCount), [2, 1, 256])
+    }
+
     // MARK: every error code
 
     func testMalformedJSONReportsByteOffset() {

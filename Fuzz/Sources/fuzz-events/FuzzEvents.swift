@@ -11,7 +11,7 @@ private let nowMs: Int64 = 1_764_147_600_000  // 2025-11-26T09:00:00Z; fixed so 
 
 @inline(never)
 private func check(_ ok: Bool, _ what: @autoclosure () -> String) {
-    if !ok { print("fuzz-events invariant broken: \(what())"); abort() }
+    if !ok { fuzzFail("fuzz-events invariant broken: \(what())") }
 }
 
 private func checkSpan(_ s: ByteSpan, _ n: Int, _ name: String) {

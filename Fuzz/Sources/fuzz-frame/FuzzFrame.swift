@@ -9,7 +9,7 @@ import Foundation
 
 @inline(never)
 private func check(_ ok: Bool, _ what: @autoclosure () -> String) {
-    if !ok { print("fuzz-frame invariant broken: \(what())"); abort() }
+    if !ok { fuzzFail("fuzz-frame invariant broken: \(what())") }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")  // also what FuzzerMain.o (linked by -sanitize=fuzzer) refers to

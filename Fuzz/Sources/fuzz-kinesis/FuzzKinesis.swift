@@ -52,7 +52,7 @@ private func call(_ target: String, _ body: [UInt8]) {
     }
     done.wait()
     if let e = out.error, !(e is AWSError) {
-        print("fuzz-kinesis: \(target) threw a non-AWS error: \(e)"); abort()
+        fuzzFail("fuzz-kinesis: \(target) threw a non-AWS error: \(e)")
     }
     world.calls += 1
     if world.calls % 5000 == 0 { _ = try? world.registry.defaultStream.enforceRetention() }
@@ -72,7 +72,7 @@ private func sigv4(_ rest: [UInt8]) {
                                 headers: { headers[$0] }, body: Array((field(7) ?? "").utf8), nowMs: nowMs)
     } catch is SigV4Verifier.Failure {
     } catch {
-        print("fuzz-kinesis: SigV4 threw a foreign error: \(error)"); abort()
+        fuzzFail("fuzz-kinesis: SigV4 threw a foreign error: \(error)")
     }
 }
 

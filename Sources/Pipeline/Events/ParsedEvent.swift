@@ -54,11 +54,16 @@ public struct ParsedEvent: Sendable, Equatable {
     }
 
     /// The partition key Kinesis-style routing uses by default: session_id, else user_id, else site_id.
+    /// A Kinesis key is 1–256 bytes, so an empty or longer id is passed over (as `PartitionKeyRule`
+    /// does) instead of making the stream refuse a valid event; site_id is always 1–64 bytes.
     @inlinable public var defaultPartitionKey: ByteSpan {
-        if sessionId.isPresent { return sessionId }
-        if userId.isPresent { return userId }
+        if sessionId.isPresent && sessionId.count >= 1 && sessionId.count <= Self.maxPartitionKeyBytes { return sessionId }
+        if userId.isPresent && userId.count >= 1 && userId.count <= Self.maxPartitionKeyBytes { return userId }
         return siteId
     }
+
+    /// Kinesis's partition key limit (`Frame.maxKeyBytes`). A span's raw count bounds its unescaped length.
+    public static let maxPartitionKeyBytes = 256
 }
 
 /// The result of parsing one request body: accepted events and rejected records, in request order

@@ -27,13 +27,14 @@ private final class World: @unchecked Sendable {
     let api: KinesisAPI
     var calls = 0
     init() {
+        // One directory per process: under -fork=N or -jobs=N the workers would share the stream.
         let env = ProcessInfo.processInfo.environment["EDDY_FUZZ_DIR"]
-        dir = env ?? (NSTemporaryDirectory() + "eddy-fuzz-kinesis-\(getpid())")
+        dir = (env ?? (NSTemporaryDirectory() + "eddy-fuzz-kinesis")) + "-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         let cfg = StreamConfig(name: "clickstream", shardCount: 2, fsync: .never, segmentBytes: 256 << 10,
                                retentionBytes: 1 << 20, log: { _ in })
         do { registry = try StreamRegistry(dataDirectory: dir, baseConfig: cfg) } catch {
-            print("fuzz-kinesis: cannot open a stream under \(dir): \(error)"); exit(2)
+            FileHandle.standardError.write(Data("fuzz-kinesis: cannot open a stream under \(dir): \(error)\n".utf8)); exit(2)
         }
         api = KinesisAPI(registry: registry, nowMs: { nowMs })
     }

@@ -73,4 +73,67 @@ final class DeliveryRecoveryTests: XCTestCase {
         XCTAssertTrue(try h.lake.list(prefix: "events/site=big").starts(with: bigObjects))
         XCTAssertGreaterThan(d2.recordsSkippedAsRedelivered, 0)
     }
+
+    /// A start reads the hours that can hold records after the checkpoints, not the whole lake:
+    /// what sits three days back is not touched, what sits in the current hour is reconciled.
+    func testRecoveryReadsOnlyTheHoursThatCanHoldRecordsAfterTheCheckpoints() async throws {
+        let h = try DeliveryHarness(self)
+        var d: DeliveryStream? = try h.delivery()
+        try await h.append((0..<30).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        try d!.flush()
+        d = nil
+        func seq(_ o: UInt64) -> String { SequenceNumber(shardIndex: 0, offset: o).description }
+        // What only a full scan would read: an unreadable manifest, and an object no manifest lists
+        // whose name says it holds records after the checkpoint (a full scan removes it).
+        let old = LakeLayout.dateHour(deliveryT0 - 3 * 86_400_000)
+        let oldManifest = "_manifests/events/dt=\(old.0)/hr=\(old.1)/00000001763890200000-shardId-000000000000-\(seq(900)).json"
+        let oldObject = "events/site=s0/dt=\(old.0)/hr=\(old.1)/events-shardId-000000000000-\(seq(900))-\(seq(999)).ndjson.zst"
+        try h.lake.put(oldManifest, Array("not a manifest".utf8))
+        try h.lake.put(oldObject, [1, 2, 3])
+        // Two hours later, new records; the same two things in their hour.
+        h.clock.advance(byMs: 2 * 3_600_000)
+        try await h.append((30..<50).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        let now = LakeLayout.dateHour(deliveryT0 + 2 * 3_600_000)
+        let newManifest = "_manifests/events/dt=\(now.0)/hr=\(now.1)/00000001764156600000-shardId-000000000000-\(seq(800)).json"
+        let newObject = "events/site=s0/dt=\(now.0)/hr=\(now.1)/events-shardId-000000000000-\(seq(900))-\(seq(999)).ndjson.zst"
+        try h.lake.put(newManifest, Array("not a manifest".utf8))
+        try h.lake.put(newObject, [1, 2, 3])
+        try h.reopen()
+        let d2 = try h.delivery()
+        XCTAssertTrue(h.lake.exists(oldObject), "three days back is before the first record after the checkpoints")
+        XCTAssertFalse(h.lake.exists(newObject), "the current hour is read: an object no manifest lists is removed")
+        XCTAssertTrue(h.logs.all.contains { $0.contains("unreadable manifest \(newManifest)") })
+        XCTAssertFalse(h.logs.all.contains { $0.contains(oldManifest) })
+        try d2.flush()
+        try h.lake.delete(oldObject)
+        let ids = try eventIds(h)
+        XCTAssertEqual(ids.count, 50)
+        XCTAssertEqual(Set(ids).count, 50)
+    }
+
+    /// The horizon follows the records' arrival, not the time of the restart: objects written
+    /// without their manifest a day and a half before the restart are still found and replaced.
+    func testCrashAfterObjectsIsReconciledWhenTheRestartComesADayLater() async throws {
+        let h = try DeliveryHarness(self)
+        var d: DeliveryStream? = try h.delivery()
+        try await h.append((0..<50).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        d!.crashPoint = .afterObjects
+        XCTAssertThrowsError(try d!.flush())
+        let before = try h.lake.list(prefix: "events")
+        XCTAssertFalse(before.isEmpty)
+        d = nil
+        h.clock.advance(byMs: 36 * 3_600_000)
+        try h.reopen()
+        XCTAssertEqual(try h.delivery().recoveryHorizonMs(), deliveryT0 - DeliveryStream.recoveryClockMarginMs)
+        try h.reopen()
+        let d2 = try h.delivery()
+        try d2.flush()
+        XCTAssertEqual(try h.lake.list(prefix: "events"), before, "redelivery overwrote the same names")
+        let ids = try eventIds(h)
+        XCTAssertEqual(ids.count, 50)
+        XCTAssertEqual(Set(ids).count, 50)
+        // Everything is checkpointed now: a start has nothing to reconcile.
+        try h.reopen()
+        XCTAssertNil(try h.delivery().recoveryHorizonMs())
+    }
 }

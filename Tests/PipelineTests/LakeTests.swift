@@ -32,6 +32,33 @@ final class LakeTests: XCTestCase {
         XCTAssertFalse(lake.exists("p/site=a/x.ndjson"))
     }
 
+    /// One level of names, as S3's list with delimiter gives: the local lake reads one directory;
+    /// the protocol's default derives the same from the recursive listing. Temp files are not
+    /// objects, a missing prefix lists nothing, and a prefix cannot leave the lake.
+    func testChildrenListOneLevelAndAgreeWithTheRecursiveListing() throws {
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        for k in ["p/site=a/dt=2026-11-26/hr=09/o1.ndjson", "p/site=a/dt=2026-11-26/hr=10/o2.ndjson",
+                  "p/site=b/dt=2026-11-25/hr=23/o3.ndjson", "p/loose.json"] { try lake.put(k, [1]) }
+        FileManager.default.createFile(atPath: dir + "/lake/p/.loose.json.tmp-1-1", contents: Data([1]))
+        struct ViaList: Lake {   // a store with only the recursive listing
+            let inner: LocalLake
+            func put(_ key: String, _ bytes: [UInt8]) throws { try inner.put(key, bytes) }
+            func list(prefix: String) throws -> [String] { try inner.list(prefix: prefix) }
+            func read(_ key: String) throws -> [UInt8] { try inner.read(key) }
+            func delete(_ key: String) throws { try inner.delete(key) }
+            func exists(_ key: String) -> Bool { inner.exists(key) }
+        }
+        let other = ViaList(inner: lake)
+        for (prefix, want) in [("p", ["loose.json", "site=a", "site=b"]), ("p/", ["loose.json", "site=a", "site=b"]),
+                               ("p/site=a", ["dt=2026-11-26"]), ("p/site=a/dt=2026-11-26", ["hr=09", "hr=10"]),
+                               ("nothing", [])] {
+            XCTAssertEqual(try lake.children(of: prefix), want, prefix)
+            XCTAssertEqual(try other.children(of: prefix), want, prefix)
+        }
+        XCTAssertThrowsError(try lake.children(of: "p/../.."))
+    }
+
     func testObjectNamesRoundTrip() {
         let n = LakeLayout.parseObjectName("events/site=a/dt=2025-11-26/hr=09/my-delivery-shardId-000000000003-400000000000000000007-400000000000000000042.ndjson.zst")
         XCTAssertEqual(n?.delivery, "my-delivery")

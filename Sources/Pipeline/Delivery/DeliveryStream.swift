@@ -179,9 +179,38 @@ public final class DeliveryStream: @unchecked Sendable {
     /// in durable objects (other partitions were still buffering). Manifests say which: those
     /// records are skipped, so redelivery never duplicates them. Objects written without their
     /// manifest are removed; their records are delivered again (usually under the same name).
+    ///
+    /// Only the hours that can hold such records are read (`recoveryHorizonMs`), not every
+    /// manifest and object the lake ever got: a start would otherwise grow with the lake's age.
     private func recover() throws {
+        guard let found = recoveryHorizonMs() else { return }   // no record after any checkpoint: nothing to reconcile
+        let bounded = found != .min
+        let horizon = max(0, found)
+        var manifestKeys: [String] = []
+        var objectKeys: [String] = []
+        var errorKeys: [String] = []
+        let manifestRoot = "_manifests/" + config.name
+        let formatErrors = "errors/" + DeliveryErrorType.formatConversionFailed.rawValue
+        if bounded {
+            for hour in try hourPrefixes(under: manifestRoot, fromMs: horizon) { manifestKeys += try lake.list(prefix: hour) }
+            // Manifests from before the hour directories sit in the root, named by their write time.
+            let t0 = String(horizon)
+            let since = String(repeating: "0", count: max(0, 20 - t0.count)) + t0
+            manifestKeys += try lake.children(of: manifestRoot).filter { $0.hasSuffix(".json") && $0 >= since }.map { manifestRoot + "/" + $0 }
+            for site in try lake.children(of: config.prefix) where site.hasPrefix("site=") {
+                for hour in try hourPrefixes(under: config.prefix + "/" + site, fromMs: horizon) { objectKeys += try lake.list(prefix: hour) }
+            }
+            let (day, _) = LakeLayout.dateHour(horizon)
+            for dt in try lake.children(of: formatErrors) where dt.hasPrefix("dt=") && String(dt.dropFirst(3)) >= day {
+                errorKeys += try lake.list(prefix: formatErrors + "/" + dt)
+            }
+        } else {
+            manifestKeys = try lake.list(prefix: manifestRoot)
+            objectKeys = try lake.list(prefix: config.prefix)
+            errorKeys = try lake.list(prefix: formatErrors)
+        }
         var inManifest = Set<String>()
-        for key in try lake.list(prefix: "_manifests/" + config.name) where key.hasSuffix(".json") {
+        for key in manifestKeys where key.hasSuffix(".json") {
             guard let entries = Manifest.decode(try lake.read(key)) else { log("recovery: unreadable manifest \(key) ignored"); continue }
             for e in entries {
                 inManifest.insert(e.url)
@@ -192,20 +221,62 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         var orphans = 0
-        for key in try lake.list(prefix: config.prefix) {
+        for key in objectKeys {
             guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, !inManifest.contains(key) else { continue }
             if n.last.offset >= nextCheckpointed(n.shardIndex) { try lake.delete(key); orphans += 1 }
         }
         if orphans > 0 { log("recovery: removed \(orphans) object(s) written without a manifest; their records are delivered again") }
         // Format errors are deterministic without an external transform: skip ones already written.
         if config.transform == nil {
-            for key in try lake.list(prefix: "errors/" + DeliveryErrorType.formatConversionFailed.rawValue) {
+            for key in errorKeys {
                 guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, n.last.offset >= nextCheckpointed(n.shardIndex) else { continue }
                 errorRanges[n.shardIndex, default: []].append(n.first.offset...n.last.offset)
             }
         }
         let skipped = delivered.values.reduce(0) { $0 + $1.count }
         if skipped > 0 { log("recovery: \(skipped) partition range(s) after the checkpoint are already delivered and will be skipped") }
+    }
+
+    /// Clock steps (NTP) between a record's arrival and a later manifest's write time, allowed for.
+    static let recoveryClockMarginMs: Int64 = 3_600_000
+
+    /// How far back recovery must look, in epoch ms: the earliest arrival, over the shards, of the
+    /// first record after the shard's checkpoint, less `recoveryClockMarginMs`. What recovery
+    /// reconciles all lies at or after it:
+    /// - a manifest that lists a record after the checkpoint was written after that record was
+    ///   read, so its hour directory is not older than the record's arrival (arrival times do not
+    ///   decrease along a shard);
+    /// - an object written without its manifest holds only records after the checkpoint (the
+    ///   checkpoint moves only past chunks whose objects and manifests are durable), so its
+    ///   partition hour, its oldest record's arrival, is not older either.
+    /// nil when no shard has a record after its checkpoint (nothing to reconcile); `.min` when it
+    /// cannot tell (a read failed, or retention removed records past a checkpoint): read everything.
+    func recoveryHorizonMs() -> Int64? {
+        var earliest: Int64? = nil
+        for (idx, end) in stream.durableEnds() {
+            let next = nextCheckpointed(idx)
+            guard next < end else { continue }
+            guard let b = try? stream.read(shardIndex: idx, from: next, maxRecords: 1, maxBytes: Frame.maxDataBytes + Frame.maxKeyBytes),
+                  b.skippedByRetention == 0 else { return .min }
+            guard let r = b.records.first else { continue }
+            earliest = min(earliest ?? .max, r.arrivalMs)
+        }
+        return earliest.map { $0 - Self.recoveryClockMarginMs }
+    }
+
+    /// `root/dt=…/hr=…` prefixes of the UTC hours from the one holding `fromMs` on.
+    private func hourPrefixes(under root: String, fromMs: Int64) throws -> [String] {
+        let (day0, hour0) = LakeLayout.dateHour(fromMs)
+        var out: [String] = []
+        for dt in try lake.children(of: root) where dt.hasPrefix("dt=") {
+            let day = String(dt.dropFirst(3))   // YYYY-MM-DD sorts as the dates do
+            guard day >= day0 else { continue }
+            for hr in try lake.children(of: root + "/" + dt) where hr.hasPrefix("hr=") {
+                if day == day0 && String(hr.dropFirst(3)) < hour0 { continue }
+                out.append(root + "/" + dt + "/" + hr)
+            }
+        }
+        return out
     }
 
     // MARK: Run loop step

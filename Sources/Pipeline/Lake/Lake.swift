@@ -21,6 +21,10 @@ public protocol Lake: Sendable {
     func put(_ key: String, _ bytes: [UInt8]) throws
     /// Every key under `prefix` (recursively), sorted. A prefix that does not exist lists nothing.
     func list(prefix: String) throws -> [String]
+    /// The names one level below `prefix` (objects and "directories"), sorted: S3's list with
+    /// delimiter "/". Lets a reader walk `site=…/dt=…/hr=…/` to the hours it needs instead of
+    /// listing every object ever written. A prefix that does not exist lists nothing.
+    func children(of prefix: String) throws -> [String]
     func read(_ key: String) throws -> [UInt8]
     func delete(_ key: String) throws
     func exists(_ key: String) -> Bool
@@ -34,6 +38,17 @@ public protocol Lake: Sendable {
 }
 
 extension Lake {
+    /// From the recursive listing, for stores without a cheaper one.
+    public func children(of prefix: String) throws -> [String] {
+        var p = prefix
+        while p.hasSuffix("/") { p.removeLast() }
+        let cut = p.isEmpty ? 0 : p.utf8.count + 1
+        return Array(Set(try list(prefix: p).compactMap { key -> String? in
+            let rest = key.utf8.dropFirst(cut)
+            return rest.isEmpty ? nil : String(decoding: rest.prefix { $0 != 0x2F }, as: UTF8.self)
+        })).sorted()
+    }
+
     public func putAll(_ objects: [(key: String, bytes: [UInt8])]) throws {
         for o in objects { try put(o.key, o.bytes) }
     }
@@ -417,6 +432,15 @@ public final class LocalLake: Lake, @unchecked Sendable {
             }
         }
         return out.sorted()
+    }
+
+    public func children(of prefix: String) throws -> [String] {
+        var p = prefix
+        while p.hasSuffix("/") { p.removeLast() }
+        if !p.isEmpty, let problem = LakeKey.problem(p) { throw LakeError(.invalidKey, key: prefix, problem) }
+        let dir = p.isEmpty ? realRoot : try path(p)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        return names.filter { !$0.hasPrefix(".") }.sorted()   // temp files and other hidden entries are not objects
     }
 
     public func read(_ key: String) throws -> [UInt8] {

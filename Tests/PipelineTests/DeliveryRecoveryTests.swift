@@ -128,8 +128,12 @@ final class DeliveryRecoveryTests: XCTestCase {
             XCTAssertEqual(d.recoveryHorizonMs(), deliveryT0 - DeliveryStream.recoveryClockMarginMs)
             XCTAssertTrue(h.logs.all.contains { $0.contains("written without a manifest") }, "\(h.logs.all)")
         }
-        // Everything is checkpointed now: a start has nothing to reconcile.
+        // Everything is checkpointed now: a start looks back only to the shards' last records.
+        try await h.append([simpleEvent(site: "s0", i: 50)])   // arrives 36 h after the others
+        try h.delivery().flush()
         try h.reopen()
-        XCTAssertNil(try h.delivery().recoveryHorizonMs())
+        XCTAssertEqual(try h.delivery().recoveryHorizonMs(), deliveryT0 - DeliveryStream.recoveryClockMarginMs,
+                       "one shard's last record is from T0")
+        XCTAssertNil(try DeliveryHarness(self).delivery().recoveryHorizonMs(), "an empty stream has nothing to reconcile")
     }
 }

@@ -183,7 +183,7 @@ public final class DeliveryStream: @unchecked Sendable {
     /// Only the hours that can hold such records are read (`recoveryHorizonMs`), not every
     /// manifest and object the lake ever got: a start would otherwise grow with the lake's age.
     private func recover() throws {
-        guard let found = recoveryHorizonMs() else { return }   // no record after any checkpoint: nothing to reconcile
+        guard let found = recoveryHorizonMs() else { return }   // no record left in any shard: nothing to reconcile
         let bounded = found != .min
         let horizon = max(0, found)
         var manifestKeys: [String] = []
@@ -249,15 +249,23 @@ public final class DeliveryStream: @unchecked Sendable {
     /// - an object written without its manifest holds only records after the checkpoint (the
     ///   checkpoint moves only past chunks whose objects and manifests are durable), so its
     ///   partition hour, its oldest record's arrival, is not older either.
-    /// nil when no shard has a record after its checkpoint (nothing to reconcile); `.min` when it
-    /// cannot tell (a read failed, or retention removed records past a checkpoint): read everything.
+    /// A shard with nothing after its checkpoint counts with its last record instead: a stream that
+    /// does not fsync can lose records to a power cut after delivery read them, and what delivery
+    /// wrote of those arrived later still (before this horizon, recovery read everything, which
+    /// covered that case; so does this).
+    /// nil when no shard has a record left (nothing to reconcile); `.min` when it cannot tell (a read
+    /// failed, or retention removed records past a checkpoint): read everything.
     func recoveryHorizonMs() -> Int64? {
         var earliest: Int64? = nil
-        for (idx, end) in stream.durableEnds() {
+        for (idx, end) in stream.durableEnds() where end > 0 {
             let next = nextCheckpointed(idx)
-            guard next < end else { continue }
-            guard let b = try? stream.read(shardIndex: idx, from: next, maxRecords: 1, maxBytes: Frame.maxDataBytes + Frame.maxKeyBytes),
-                  b.skippedByRetention == 0 else { return .min }
+            let pending = next < end
+            guard let b = try? stream.read(shardIndex: idx, from: pending ? next : end - 1, maxRecords: 1,
+                                           maxBytes: Frame.maxDataBytes + Frame.maxKeyBytes) else { return .min }
+            if b.skippedByRetention > 0 {
+                if pending { return .min }
+                continue   // read, checkpointed and expired: nothing of this shard is left to reconcile
+            }
             guard let r = b.records.first else { continue }
             earliest = min(earliest ?? .max, r.arrivalMs)
         }

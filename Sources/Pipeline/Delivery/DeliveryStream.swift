@@ -194,8 +194,7 @@ public final class DeliveryStream: @unchecked Sendable {
         if bounded {
             for hour in try hourPrefixes(under: manifestRoot, fromMs: horizon) { manifestKeys += try lake.list(prefix: hour) }
             // Manifests from before the hour directories sit in the root, named by their write time.
-            let t0 = String(horizon)
-            let since = String(repeating: "0", count: max(0, 20 - t0.count)) + t0
+            let since = LakeLayout.manifestTime(horizon)
             manifestKeys += try lake.children(of: manifestRoot).filter { $0.hasSuffix(".json") && $0 >= since }.map { manifestRoot + "/" + $0 }
             for site in try lake.children(of: config.prefix) where site.hasPrefix("site=") {
                 for hour in try hourPrefixes(under: config.prefix + "/" + site, fromMs: horizon) { objectKeys += try lake.list(prefix: hour) }
@@ -208,6 +207,12 @@ public final class DeliveryStream: @unchecked Sendable {
             manifestKeys = try lake.list(prefix: manifestRoot)
             objectKeys = try lake.list(prefix: config.prefix)
             errorKeys = try lake.list(prefix: formatErrors)
+        }
+        // Checkpoints do not move during recovery: read each shard's once, not once per key.
+        var checkpoints: [Int: UInt64] = [:]
+        func nextCheckpointed(_ shard: Int) -> UInt64 {
+            if let c = checkpoints[shard] { return c }
+            let c = self.nextCheckpointed(shard); checkpoints[shard] = c; return c
         }
         var inManifest = Set<String>()
         for key in manifestKeys where key.hasSuffix(".json") {

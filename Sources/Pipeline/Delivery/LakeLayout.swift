@@ -26,9 +26,14 @@ enum LakeLayout {
     /// written. (Before 2026-11-26 manifests sat directly in `_manifests/<delivery>/`; loaders still
     /// read that layout.)
     static func manifestKey(delivery: String, nowMs: Int64, shardId: String, first: SequenceNumber) -> String {
-        let t = String(max(0, nowMs))
         let (d, h) = dateHour(max(0, nowMs))
-        return "_manifests/\(delivery)/dt=\(d)/hr=\(h)/" + String(repeating: "0", count: max(0, 20 - t.count)) + t + "-\(shardId)-\(first).json"
+        return "_manifests/\(delivery)/dt=\(d)/hr=\(h)/" + manifestTime(nowMs) + "-\(shardId)-\(first).json"
+    }
+
+    /// The 20-digit epoch ms a manifest's name starts with: names sort by write time.
+    static func manifestTime(_ ms: Int64) -> String {
+        let t = String(max(0, ms))
+        return String(repeating: "0", count: max(0, 20 - t.count)) + t
     }
 
     struct ObjectName: Equatable {

@@ -57,13 +57,14 @@ public struct ParsedEvent: Sendable, Equatable {
     /// A Kinesis key is 1–256 bytes, so an empty or longer id is passed over (as `PartitionKeyRule`
     /// does) instead of making the stream refuse a valid event; site_id is always 1–64 bytes.
     @inlinable public var defaultPartitionKey: ByteSpan {
-        if sessionId.isPresent && sessionId.count >= 1 && sessionId.count <= Self.maxPartitionKeyBytes { return sessionId }
-        if userId.isPresent && userId.count >= 1 && userId.count <= Self.maxPartitionKeyBytes { return userId }
+        @inline(__always) func fits(_ s: ByteSpan) -> Bool { s.isPresent && s.count >= 1 && Int(s.count) <= Self.maxPartitionKeyBytes }
+        if fits(sessionId) { return sessionId }
+        if fits(userId) { return userId }
         return siteId
     }
 
-    /// Kinesis's partition key limit (`Frame.maxKeyBytes`). A span's raw count bounds its unescaped length.
-    public static let maxPartitionKeyBytes = 256
+    /// Kinesis's partition key limit, as the stream enforces it. A span's raw count bounds its unescaped length.
+    public static let maxPartitionKeyBytes = Frame.maxKeyBytes
 }
 
 /// The result of parsing one request body: accepted events and rejected records, in request order

@@ -417,11 +417,16 @@ public final class LocalLake: Lake, @unchecked Sendable {
 
     static let syncWorkers = 32
 
-    public func list(prefix: String) throws -> [String] {
+    /// A listing prefix without trailing slashes, and the directory it names (checked like a key).
+    private func directory(ofPrefix prefix: String) throws -> (prefix: String, dir: String) {
         var p = prefix
         while p.hasSuffix("/") { p.removeLast() }
         if !p.isEmpty, let problem = LakeKey.problem(p) { throw LakeError(.invalidKey, key: prefix, problem) }
-        let base = p.isEmpty ? realRoot : try path(p)
+        return (p, p.isEmpty ? realRoot : try path(p))
+    }
+
+    public func list(prefix: String) throws -> [String] {
+        let (p, base) = try directory(ofPrefix: prefix)
         var out: [String] = []
         guard let e = FileManager.default.enumerator(atPath: base) else { return [] }
         while let rel = e.nextObject() as? String {
@@ -435,10 +440,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
     }
 
     public func children(of prefix: String) throws -> [String] {
-        var p = prefix
-        while p.hasSuffix("/") { p.removeLast() }
-        if !p.isEmpty, let problem = LakeKey.problem(p) { throw LakeError(.invalidKey, key: prefix, problem) }
-        let dir = p.isEmpty ? realRoot : try path(p)
+        let dir = try directory(ofPrefix: prefix).dir
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         return names.filter { !$0.hasPrefix(".") }.sorted()   // temp files and other hidden entries are not objects
     }

@@ -32,6 +32,29 @@ final class LakeTests: XCTestCase {
         XCTAssertFalse(lake.exists("p/site=a/x.ndjson"))
     }
 
+    /// A batch's renames run on two threads, a directory at a time. When one fails, the error goes
+    /// up, no temp file is left anywhere, and every object in place is whole.
+    func testAFailedRenameInABatchLeavesNoTempFilesAndOnlyWholeObjects() throws {
+        defer { FileIO.setFaultRule(nil) }
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        let objects = (0..<24).map { i in (key: "p/site=s\(i % 6)/o\(i).ndjson", bytes: Array("object \(i)\n".utf8)) }
+        FileIO.setFaultRule { op, path in op == .rename && path.hasSuffix("/o15.ndjson") ? EIO : nil }
+        XCTAssertThrowsError(try lake.putAll(objects)) { e in
+            XCTAssertEqual((e as? LakeError)?.key, "p/site=s3/o15.ndjson")
+        }
+        FileIO.setFaultRule(nil)
+        var files: [String] = []
+        let e = FileManager.default.enumerator(atPath: dir + "/lake")
+        while let f = e?.nextObject() as? String { if f.hasSuffix(".ndjson") || f.contains(".tmp") { files.append(f) } }
+        XCTAssertTrue(files.allSatisfy { !$0.contains(".tmp") }, "temp files left: \(files)")
+        XCTAssertFalse(lake.exists("p/site=s3/o15.ndjson"))
+        for o in objects where lake.exists(o.key) { XCTAssertEqual(try lake.read(o.key), o.bytes, o.key) }
+        // The same batch succeeds once the fault is gone.
+        try lake.putAll(objects)
+        for o in objects { XCTAssertEqual(try lake.read(o.key), o.bytes, o.key) }
+    }
+
     /// One level of names, as S3's list with delimiter gives: the local lake reads one directory;
     /// the protocol's default derives the same from the recursive listing. Temp files are not
     /// objects, a missing prefix lists nothing, and a prefix cannot leave the lake.

@@ -395,13 +395,35 @@ public final class LocalLake: Lake, @unchecked Sendable {
             throw error
         }
         if plan != nil { lock.lock(); if knownDirs.count > 100_000 { knownDirs.removeAll() }; knownDirs.formUnion(dirs); lock.unlock() }
-        for i in 0..<keys.count where FileIO.injectedFault(.rename, paths[i]) != nil || rename(tmps[i], paths[i]) != 0 {
-            let e = FileIO.errnoText()
-            for t in tmps[i...] { unlink(t) }
-            throw LakeError(.io, key: keys[i], "rename: \(e)")
-        }
+        try renameAll(tmps, to: paths, keys: keys, workers: min(2, max(1, workers)))
         if viaFilesystem { try syncFilesystem(key: keys[0]); return }
         try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
+    }
+
+    /// Renames each temp file to its object, a directory's run at a time on up to `workers` threads
+    /// (a flush's 1,280 renames took 11 ms on one thread while the other core waited). On a
+    /// failure the temp files not yet renamed are removed and the first error is thrown.
+    private func renameAll(_ tmps: [String], to paths: [String], keys: [String], workers: Int) throws {
+        let runs = DirectoryRuns(paths)
+        let lock = NSLock()
+        var renamed = [Bool](repeating: false, count: paths.count)
+        do {
+            try parallelFor(workers, workers: workers) { _ in
+                while let run = runs.claim() {
+                    for i in run {
+                        if FileIO.injectedFault(.rename, paths[i]) != nil || rename(tmps[i], paths[i]) != 0 {
+                            let e = FileIO.errnoText()
+                            runs.cancel()
+                            throw LakeError(.io, key: keys[i], "rename: \(e)")
+                        }
+                        lock.lock(); renamed[i] = true; lock.unlock()
+                    }
+                }
+            }
+        } catch {
+            for i in tmps.indices where !renamed[i] { unlink(tmps[i]) }
+            throw error
+        }
     }
 
     /// `syncfs(2)` on the lake's filesystem: every file and directory change made before it is durable.

@@ -66,6 +66,8 @@ final class ShardLane: @unchecked Sendable {
     let from: UInt64
     @exclusivity(unchecked) var batch: ReadBatch?
     @exclusivity(unchecked) var readError: Error?
+    /// A batch of an earlier step whose memory this lane's read reuses (taken, so it is unique).
+    @exclusivity(unchecked) var recycled: ReadBatch?
     /// This shard's open chunk per partition (site), handed over from the buffers for the step.
     @exclusivity(unchecked) var open: [String: ShardChunk]
     /// Chunks that reached the size hint, in stream order: written at the end of the step.

@@ -1,5 +1,4 @@
 import Foundation
-import CEddy
 import Metrics
 
 /// Records of one partition (site) from one shard waiting in a buffer: the future object.
@@ -100,13 +99,12 @@ public final class DeliveryStream: @unchecked Sendable {
     // per access); every access is under `lock`.
     @exclusivity(unchecked) private var buffers: [String: PartitionBuffer] = [:]
     @exclusivity(unchecked) private var linePool = LinePool()
+    /// Each shard's last read batch, emptied into by its next read: a step's reads (~5 MB per shard)
+    /// would otherwise land in fresh pages, a page fault per 4 KiB. Bounded by `maxRecycledReadBytes`.
+    private var recycledReads: [Int: ReadBatch] = [:]
+    static let maxRecycledReadBytes = 64 << 20
     /// Chunks that reached the size hint and left their buffer, until their objects are durable.
     private var sealed: [ObjectItem] = []
-    /// Buffer capacity freed by flushes since glibc was last asked to give free pages back: big
-    /// buffers come and go every flush, and glibc otherwise keeps the freed memory (the soak saw
-    /// ~200 MB of it).
-    private var freedSinceTrim = 0
-    static let trimAfterFreedBytes = 64 << 20
     /// Flushes forced by the memory budget (`WhenBuffersFull.flushLargest`).
     public private(set) var pressureFlushes = 0
     /// Last offset handed to buffers or error objects, per shard index.
@@ -366,8 +364,10 @@ public final class DeliveryStream: @unchecked Sendable {
             var open: [String: ShardChunk] = [:]
             open.reserveCapacity(buffers.count)
             for (site, buf) in buffers { if let c = buf.chunks[s] { open[site] = c } }
-            return ShardLane(shard: s, shardId: shardBytes(s), from: sh.from, open: open, delivered: delivered[s],
-                             deliveredMax: deliveredMax[s], errorRanges: errorRanges[s])
+            let lane = ShardLane(shard: s, shardId: shardBytes(s), from: sh.from, open: open, delivered: delivered[s],
+                                 deliveredMax: deliveredMax[s], errorRanges: errorRanges[s])
+            lane.recycled = recycledReads.removeValue(forKey: s)
+            return lane
         }
         let admission = PartitionAdmission(known: Set(buffers.keys), cap: config.maxActivePartitions, pool: linePool)
         linePool = LinePool()
@@ -380,13 +380,15 @@ public final class DeliveryStream: @unchecked Sendable {
         // buffered is merged before the error goes up (their chunks are the buffers' own).
         try timed("read+parse+enrich (lanes)") { try parallelFor(workers, workers: workers) { w in
             while let lane = claims.claim() {
-                do { lane.batch = try consumer.read(shardIndex: lane.shard, from: lane.from, maxRecords: maxRecords, maxBytes: maxBytesPerShard) }
+                let recycled = lane.recycled; lane.recycled = nil
+                do { lane.batch = try consumer.read(shardIndex: lane.shard, from: lane.from, maxRecords: maxRecords, maxBytes: maxBytesPerShard, reusing: consume recycled) }
                 catch { lane.readError = error; continue }
                 lane.run(box: boxes[w], admission: admission, transform: transform, sizeHint: hint, now: now)
             }
         } }
         linePool = admission.pool
         let read = timed("merge lanes") { merge(lanes, now: now) }
+        recycleReads(lanes)
         if let e = lanes.lazy.compactMap(\.readError).first { throw e }
         if !sealed.isEmpty { try writeSealed() }
         return read
@@ -425,6 +427,17 @@ public final class DeliveryStream: @unchecked Sendable {
         // A buffer whose every chunk reached the size hint in this step has none left.
         for (site, b) in buffers where b.chunks.isEmpty { buffers[site] = nil }
         return read
+    }
+
+    /// Keeps the lanes' batches (merged, so no longer needed) for the next step's reads.
+    private func recycleReads(_ lanes: [ShardLane]) {
+        func size(_ b: ReadBatch) -> Int { b.bytes.capacity + b.records.capacity * MemoryLayout<ReadBatch.Record>.stride }
+        var kept = recycledReads.values.reduce(0) { $0 + size($1) }
+        for lane in lanes {
+            guard let b = lane.batch else { continue }
+            lane.batch = nil
+            if kept + size(b) <= Self.maxRecycledReadBytes { recycledReads[lane.shard] = b; kept += size(b) }
+        }
     }
 
     /// Bytes in the buffers and in sealed chunks not yet written.
@@ -568,10 +581,10 @@ public final class DeliveryStream: @unchecked Sendable {
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)
         for it in items { release(it, durableAt: durableAt) }
-        if freedSinceTrim >= Self.trimAfterFreedBytes {
-            freedSinceTrim = 0
-            _ = eddy_release_free_memory()
-        }
+        // Freed buffers go back to the system through the node's maintenance loop
+        // (`ProcessMemory.releaseFreeMemory`, every 10 s), not here: `malloc_trim` took 8–15 ms
+        // per flush on the delivery thread, while both lanes waited, and the pages it returned
+        // were faulted in again by the next step's buffers.
     }
 
     /// A chunk whose object is durable and listed: out of the buffers (or the sealed list), its
@@ -586,8 +599,7 @@ public final class DeliveryStream: @unchecked Sendable {
         } else { return }
         for a in c.arrivals { latency.record(ms: max(0, durableAt - a)) }
         recordsDelivered += Int64(c.records)
-        let capacity = c.lines.capacity
-        if !linePool.give(c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4)) { freedSinceTrim += capacity }
+        _ = linePool.give(c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4))
         c.lines = LineBuffer()
         c.arrivals = []
     }

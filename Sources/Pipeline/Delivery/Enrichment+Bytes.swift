@@ -105,25 +105,44 @@ extension Array: ByteSink where Element == UInt8 {
     }
 }
 
-/// Growable bytes in one malloc'd block, for delivery chunks: appends write through a pointer,
-/// and growth is `realloc`, which glibc does with `mremap` for large blocks (no copy, and the
-/// pages already touched stay), where a Swift array allocates anew and copies.
+/// Growable bytes in one block, for delivery chunks: appends write through a pointer. Small
+/// buffers are malloc'd; from 64 KiB on they live in `LineMemory` blocks, which are reused across
+/// flushes instead of being faulted in anew (growth copies into the next block size).
 final class LineBuffer: ByteSink {
     private(set) var base: UnsafeMutablePointer<UInt8>?
     private(set) var count = 0
     private(set) var capacity = 0
+    /// Whether `base` is a `LineMemory` block (of `capacity` bytes) rather than malloc's.
+    private var pooled = false
+    private let memory: LineMemory
 
-    init() {}
-    deinit { free(base) }
+    init(memory: LineMemory = .shared) { self.memory = memory }
+    deinit { releaseStorage() }
+
+    private func releaseStorage() {
+        guard let b = base else { return }
+        if pooled { memory.give(UnsafeMutableRawPointer(b), size: capacity) } else { free(b) }
+        base = nil; capacity = 0; pooled = false
+    }
 
     @inline(__always) func reserveMore(_ n: Int) { if count + n > capacity { grow(count + n) } }
 
     @inline(never) private func grow(_ need: Int) {
         let size = Swift.max(need, capacity * 2, 1024)
         // Out of memory is not recoverable here (a Swift array traps the same way).
-        guard let p = realloc(base, size) else { preconditionFailure("out of memory growing a delivery buffer to \(size) bytes") }
+        if size < LineMemory.minBlock {
+            guard let p = realloc(base, size) else { preconditionFailure("out of memory growing a delivery buffer to \(size) bytes") }
+            base = p.assumingMemoryBound(to: UInt8.self)
+            capacity = size
+            return
+        }
+        let block = LineMemory.blockSize(for: size)
+        guard let p = memory.take(block) else { preconditionFailure("out of memory growing a delivery buffer to \(block) bytes") }
+        if count > 0, let b = base { p.copyMemory(from: b, byteCount: count) }
+        releaseStorage()
         base = p.assumingMemoryBound(to: UInt8.self)
-        capacity = size
+        capacity = block
+        pooled = true
     }
 
     @inline(__always) func put(_ b: UInt8) {

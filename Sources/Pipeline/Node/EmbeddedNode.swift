@@ -263,7 +263,10 @@ public final class EmbeddedNode: @unchecked Sendable {
             if ticks % 60 == 0 {
                 do { _ = try stream.enforceRetention() } catch { noteError("retention", error) }
             }
-            if ticks % 10 == 0 { ProcessMemory.releaseFreeMemory(ifFreeAbove: 32 << 20) }
+            if ticks % 10 == 0 {
+                LineMemory.shared.releaseIfIdle(forMs: 10_000)   // delivery's chunk blocks, once no chunk grew for 10 s
+                ProcessMemory.releaseFreeMemory(ifFreeAbove: 32 << 20)
+            }
         }
     }
 }

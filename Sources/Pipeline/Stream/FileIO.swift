@@ -72,18 +72,23 @@ enum FileIO {
     }
 
     /// Reads up to `count` bytes at `offset`, appending them to `out`; returns bytes read (short at EOF).
+    /// The bytes land in `out`'s own storage: a caller that reuses an emptied array (a consumer's
+    /// read buffer) touches no new memory once its capacity suffices.
     @discardableResult
     static func pread(_ fd: Int32, into out: inout [UInt8], count: Int, at offset: Int64, path: String) throws -> Int {
+        let base = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
         var failure: StreamError?
-        let chunk = [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
-            var got = 0
+        var got = 0
+        out.withUnsafeMutableBytes { raw in
+            let dst = raw.baseAddress! + base
             while got < count {
                 #if canImport(Glibc)
-                let n = Glibc.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
+                let n = Glibc.pread(fd, dst + got, count - got, off_t(offset + Int64(got)))
                 #elseif canImport(Musl)
-                let n = Musl.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
+                let n = Musl.pread(fd, dst + got, count - got, off_t(offset + Int64(got)))
                 #else
-                let n = Darwin.pread(fd, buf.baseAddress! + got, count - got, off_t(offset + Int64(got)))
+                let n = Darwin.pread(fd, dst + got, count - got, off_t(offset + Int64(got)))
                 #endif
                 if n < 0 {
                     if errno == EINTR { continue }
@@ -93,11 +98,10 @@ enum FileIO {
                 if n == 0 { break }
                 got += n
             }
-            initialized = got
         }
+        out.removeLast(count - got)
         if let f = failure { throw f }
-        if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
-        return chunk.count
+        return got
     }
 
     static func fdatasyncOrThrow(_ fd: Int32, path: String) throws {

@@ -56,9 +56,10 @@ public final class StreamConsumer: @unchecked Sendable {
     }
 
     /// Reads one shard from `from` and advances this application's position past what it returns.
-    /// Safe to call for different shards at once.
-    public func read(shardIndex idx: Int, from: UInt64, maxRecords: Int, maxBytes: Int) throws -> ReadBatch {
-        let b = try stream.read(shardIndex: idx, from: from, maxRecords: maxRecords, maxBytes: maxBytes)
+    /// Safe to call for different shards at once. `reusing`: a batch this caller is done with,
+    /// whose memory the new one reads into (a poll loop then touches no fresh pages per read).
+    public func read(shardIndex idx: Int, from: UInt64, maxRecords: Int, maxBytes: Int, reusing old: consuming ReadBatch? = nil) throws -> ReadBatch {
+        let b = try stream.read(shardIndex: idx, from: from, maxRecords: maxRecords, maxBytes: maxBytes, reusing: consume old)
         stream.advance(app: app, shardIndex: idx, batch: b)
         return b
     }

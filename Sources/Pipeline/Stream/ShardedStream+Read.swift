@@ -56,7 +56,8 @@ extension ShardedStream {
         try read(shardIndex: try shardIndex(shardId), from: offset, maxRecords: maxRecords, maxBytes: maxBytes)
     }
 
-    func read(shardIndex idx: Int, from offset: UInt64, maxRecords: Int, maxBytes: Int) throws -> ReadBatch {
+    /// `reusing`: an earlier batch whose arrays (emptied, capacity kept) this one reads into.
+    func read(shardIndex idx: Int, from offset: UInt64, maxRecords: Int, maxBytes: Int, reusing old: consuming ReadBatch? = nil) throws -> ReadBatch {
         cond.lock()
         let s = shards[idx]
         let visibleEnd = s.durableOffset
@@ -87,6 +88,9 @@ extension ShardedStream {
         var cur = start
         var bytes: [UInt8] = []
         var records: [ReadBatch.Record] = []
+        if var o = consume old { swap(&bytes, &o.bytes); swap(&records, &o.records) }   // moved, so unique: emptied in place
+        bytes.removeAll(keepingCapacity: true)
+        records.removeAll(keepingCapacity: true)
         var dataBytes = 0
         records.reserveCapacity(min(maxRecords, 4096))
         let chunk = 64 << 10

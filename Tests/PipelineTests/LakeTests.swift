@@ -55,6 +55,26 @@ final class LakeTests: XCTestCase {
         for o in objects { XCTAssertEqual(try lake.read(o.key), o.bytes, o.key) }
     }
 
+    /// A write-back error that syncfs reports to one batch fails every batch written while it
+    /// could have happened: syncfs tells only one caller, and the data lost may be the other's.
+    func testAWriteBackErrorReportedToAnotherBatchFailsTheBatchWrittenMeanwhile() throws {
+        defer { FileIO.setFaultRule(nil) }
+        let dir = makeStreamTempDir(self)
+        let lake = try LocalLake(root: dir + "/lake")
+        let n = LocalLake.filesystemSyncThreshold
+        let other = (0..<n).map { (key: "b/o\($0).ndjson", bytes: Array("b\($0)".utf8)) }
+        FileIO.setFaultRule { op, path in op == .sync && path.contains("/lake/b/") ? EIO : nil }
+        var otherFailed = false
+        XCTAssertThrowsError(try lake.putAll(keys: (0..<n).map { "a/o\($0).ndjson" }, workers: 1) { i in
+            if i == 0 { do { try lake.putAll(other) } catch { otherFailed = true } }
+            return Array("a\(i)".utf8)
+        }) { e in XCTAssertTrue("\(e)".contains("reported while this batch was written"), "\(e)") }
+        XCTAssertTrue(otherFailed, "the batch whose sync got the error fails too")
+        // A batch that starts after the error is not failed by it.
+        try lake.putAll(keys: (0..<n).map { "a/o\($0).ndjson" }, workers: 1) { Array("a\($0)".utf8) }
+        XCTAssertEqual(try lake.read("a/o3.ndjson"), Array("a3".utf8))
+    }
+
     /// One level of names, as S3's list with delimiter gives: the local lake reads one directory;
     /// the protocol's default derives the same from the recursive listing. Temp files are not
     /// objects, a missing prefix lists nothing, and a prefix cannot leave the lake.

@@ -152,6 +152,14 @@ public final class LocalLake: Lake, @unchecked Sendable {
     private var knownDirs: Set<String> = []
     /// Directories whose real path was checked to lie inside the root.
     private var verifiedDirs: Set<String> = []
+    /// The root, open for the lake's lifetime for `syncfs`. syncfs reports a write-back error to
+    /// the descriptors that were open when it happened (errseq): one opened just before the call,
+    /// as each sync used to, missed an error the kernel's own write-back met in between.
+    private let syncFd: Int32
+    private let syncLock = NSLock()
+    /// Write-back errors syncfs has reported on this lake. A batch that sees this move while it
+    /// was being written fails, whichever call got the error (it may have been another batch's).
+    private var syncFailures: UInt64 = 0
 
     public init(root: String) throws {
         var r = root
@@ -161,7 +169,13 @@ public final class LocalLake: Lake, @unchecked Sendable {
         guard let real = realpath(r, nil) else { throw LakeError(.io, key: "", "cannot resolve lake root \(r)") }
         realRoot = String(cString: real)
         free(real)
+        syncFd = open(realRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if syncFd < 0 { throw LakeError(.io, key: "", "cannot open the lake root \(realRoot): \(FileIO.errnoText())") }
     }
+
+    deinit { close(syncFd) }
+
+    private var syncFailureCount: UInt64 { syncLock.lock(); defer { syncLock.unlock() }; return syncFailures }
 
     /// The absolute path of `key`, after checking it cannot leave the root (also through symlinks
     /// of existing directories on the way).
@@ -254,6 +268,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
     private func ensureDirectories(_ dirs: [String], viaFilesystem: Bool) throws {
         lock.lock(); let todo = dirs.filter { !knownDirs.contains($0) }; lock.unlock()
         if todo.isEmpty { return }
+        let failures0 = syncFailureCount
         var missing = Set<String>()
         for dir in todo {
             var d = dir
@@ -268,7 +283,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
             throw LakeError(.io, key: m, "mkdir: \(FileIO.errnoText())")
         }
         if viaFilesystem {
-            if !ordered.isEmpty { try syncFilesystem(key: String(decoding: ordered[0].utf8.dropFirst(realRoot.utf8.count + 1), as: UTF8.self)) }
+            if !ordered.isEmpty { try syncFilesystem(key: String(decoding: ordered[0].utf8.dropFirst(realRoot.utf8.count + 1), as: UTF8.self), failuresBefore: failures0) }
         } else {
             let parents = Array(Set(ordered.map { Self.parent($0) }))
             try parallelFor(parents.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(parents[$0]) }
@@ -330,6 +345,7 @@ public final class LocalLake: Lake, @unchecked Sendable {
     }
 
     private func putAll(keys: [String], workers: Int, viaFilesystem: Bool, _ produce: @escaping (Int) throws -> [UInt8]) throws {
+        let failures0 = syncFailureCount
         let paths = try keys.map { try path($0) }
         let dirs = Array(Set(paths.map { Self.parent($0) })).sorted()
         // Per-file syncs need every new directory synced into its parent first; a filesystem
@@ -389,14 +405,14 @@ public final class LocalLake: Lake, @unchecked Sendable {
                 // Per-file fsyncs: as many in flight as there are threads, whatever the directory.
                 try parallelFor(keys.count, workers: workers) { i in try writeTemp(i, try produce(i)) }
             }
-            if viaFilesystem { try syncFilesystem(key: keys[0]) }
+            if viaFilesystem { try syncFilesystem(key: keys[0], failuresBefore: failures0) }
         } catch {
             for t in tmps { unlink(t) }
             throw error
         }
         if plan != nil { lock.lock(); if knownDirs.count > 100_000 { knownDirs.removeAll() }; knownDirs.formUnion(dirs); lock.unlock() }
         try renameAll(tmps, to: paths, keys: keys, workers: min(2, max(1, workers)))
-        if viaFilesystem { try syncFilesystem(key: keys[0]); return }
+        if viaFilesystem { try syncFilesystem(key: keys[0], failuresBefore: failures0); return }
         try parallelFor(dirs.count, workers: LocalLake.syncWorkers) { try FileIO.fsyncDirectory(dirs[$0]) }
     }
 
@@ -426,15 +442,19 @@ public final class LocalLake: Lake, @unchecked Sendable {
         }
     }
 
-    /// `syncfs(2)` on the lake's filesystem: every file and directory change made before it is durable.
-    private func syncFilesystem(key: String) throws {
-        if FileIO.injectedFault(.sync, realRoot + "/" + key) != nil {
-            throw LakeError(.io, key: key, "syncfs: \(FileIO.errnoText())")
+    /// `syncfs(2)` on the lake's filesystem: every file and directory change made before it is
+    /// durable. `failuresBefore`: `syncFailureCount` when the caller's batch began; any write-back
+    /// error reported since then, to this call or another, fails the batch.
+    private func syncFilesystem(key: String, failuresBefore: UInt64) throws {
+        syncLock.lock(); defer { syncLock.unlock() }
+        if FileIO.injectedFault(.sync, realRoot + "/" + key) != nil || eddy_syncfs(syncFd) != 0 {
+            let e = FileIO.errnoText()
+            syncFailures &+= 1
+            throw LakeError(.io, key: key, "syncfs: \(e)")
         }
-        let fd = open(realRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 { throw LakeError(.io, key: key, "cannot open the lake root to sync: \(FileIO.errnoText())") }
-        defer { close(fd) }
-        if eddy_syncfs(fd) != 0 { throw LakeError(.io, key: key, "syncfs: \(FileIO.errnoText())") }
+        if syncFailures != failuresBefore {
+            throw LakeError(.io, key: key, "syncfs: a write-back error on the lake's filesystem was reported while this batch was written")
+        }
     }
 
     static let syncWorkers = 32

@@ -45,7 +45,7 @@ func richSnapshot() -> NodeSnapshot {
                                    memoryBytes: 3 << 20, memoryLimitBytes: 256 << 20)],
         warehouse: WarehouseStats(objectsPending: 1, recordsPending: 10, rowsLoaded: 2990, newestEventLoadedMs: t0, lagMs: 65_000,
                                   sqliteMemoryBytes: 70_123_456, sqliteMemoryLimitBytes: 134_217_728),
-        process: ProcessStats(cpuPercent: 37.5, rssBytes: 120 << 20, openFiles: 42, uptimeMs: 31_000))
+        process: ProcessStats(cpuPercent: 37.5, rssBytes: 120 << 20, openFiles: 42, uptimeMs: 31_000, chunkPoolFreeBytes: 3 << 20))
     live.fill(&node)
     return node
 }
@@ -270,6 +270,8 @@ final class PrometheusTextTests: XCTestCase {
         check("eddy_warehouse_sqlite_memory_bytes", [:], Double(s.warehouse!.sqliteMemoryBytes))
         check("eddy_process_rss_bytes", [:], Double(s.process.rssBytes))
         check("eddy_process_cpu_percent", [:], s.process.cpuPercent)
+        check("eddy_process_chunk_pool_free_bytes", [:], Double(s.process.chunkPoolFreeBytes))
+        XCTAssertEqual(s.process.chunkPoolFreeBytes, 3 << 20, "survives the JSON round trip")
         check("eddy_click_to_dashboard_p50_ms", [:], s.clickToDashboard.p50Ms)
         check("eddy_click_to_dashboard_p99_ms", [:], s.clickToDashboard.p99Ms)
         check("eddy_click_to_dashboard_max_ms", [:], s.clickToDashboard.maxMs)

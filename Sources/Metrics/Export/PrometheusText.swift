@@ -110,6 +110,7 @@ public enum PrometheusText {
         w.family("eddy_process_open_files", .gauge, "Open file descriptors", [([], .int(p.openFiles))])
         w.family("eddy_process_heap_in_use_bytes", .gauge, "malloc: bytes in live allocations (glibc mallinfo2)", [([], .int(p.heapInUseBytes))])
         w.family("eddy_process_heap_free_bytes", .gauge, "malloc: bytes held free in its arenas (fragmentation when it grows)", [([], .int(p.heapFreeBytes))])
+        w.family("eddy_process_chunk_pool_free_bytes", .gauge, "Delivery chunk blocks kept free for reuse (mapped outside malloc)", [([], .int(p.chunkPoolFreeBytes))])
         w.family("eddy_process_uptime_ms", .gauge, "Process uptime", [([], .int(p.uptimeMs))])
     }
 

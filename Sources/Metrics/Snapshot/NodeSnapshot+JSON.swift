@@ -170,6 +170,7 @@ struct JSONBytes {
                 w.field("cpuPercent", s.process.cpuPercent); w.field("rssBytes", s.process.rssBytes)
                 w.field("openFiles", s.process.openFiles); w.field("uptimeMs", s.process.uptimeMs)
                 w.field("heapInUseBytes", s.process.heapInUseBytes); w.field("heapFreeBytes", s.process.heapFreeBytes)
+                w.field("chunkPoolFreeBytes", s.process.chunkPoolFreeBytes)
             }
             w.key("clickToDashboard"); w.latency(s.clickToDashboard)
             w.array("sites", s.sites) { w, x in w.site(x) }

@@ -312,6 +312,7 @@ struct JSONReader {
                     case "openFiles": s.process.openFiles = try r.int()
                     case "heapInUseBytes": s.process.heapInUseBytes = try r.int()
                     case "heapFreeBytes": s.process.heapFreeBytes = try r.int()
+                    case "chunkPoolFreeBytes": s.process.chunkPoolFreeBytes = try r.int()
                     case "uptimeMs": s.process.uptimeMs = try r.int()
                     default: try r.skip()
                     }

@@ -191,10 +191,13 @@ public struct ProcessStats: Sendable, Codable, Equatable {
     /// `heapInUseBytes` is live data (or a leak).
     public var heapInUseBytes: Int64 = 0
     public var heapFreeBytes: Int64 = 0
+    /// Delivery chunk blocks kept free for the next chunks (mapped outside malloc, so in neither
+    /// figure above; the blocks in use count in each delivery's `memoryBytes`).
+    public var chunkPoolFreeBytes: Int64 = 0
     public init(cpuPercent: Double = 0, rssBytes: Int64 = 0, openFiles: Int64 = 0, uptimeMs: Int64 = 0,
-                heapInUseBytes: Int64 = 0, heapFreeBytes: Int64 = 0) {
+                heapInUseBytes: Int64 = 0, heapFreeBytes: Int64 = 0, chunkPoolFreeBytes: Int64 = 0) {
         self.cpuPercent = cpuPercent; self.rssBytes = rssBytes; self.openFiles = openFiles; self.uptimeMs = uptimeMs
-        self.heapInUseBytes = heapInUseBytes; self.heapFreeBytes = heapFreeBytes
+        self.heapInUseBytes = heapInUseBytes; self.heapFreeBytes = heapFreeBytes; self.chunkPoolFreeBytes = chunkPoolFreeBytes
     }
 }
 

@@ -246,6 +246,7 @@ public final class EmbeddedNode: @unchecked Sendable {
         node.shards = stream.shardStats()
         node.consumers = stream.consumerStats()
         node.process = sampler.sample()
+        node.process.chunkPoolFreeBytes = Int64(LineMemory.shared.freeBytes)
         feeder.aggregates.fill(&node, nowMs: nowMs)
         lock.lock(); let extra = contributors; lock.unlock()
         for c in extra { c(&node) }

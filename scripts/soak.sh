@@ -143,7 +143,7 @@ topmaps() { # pid → resident memory by mapped path (anonymous mappings togethe
       "/proc/$1/smaps" 2>/dev/null | sort -t$'\t' -k1,1 -rn | head -10
 }
 samples=$work/samples.tsv
-echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open\tdelivery_held_mb\tsqlite_mem_mb\twh_pending_records" > "$samples"
+echo -e "t_s\tserver_rss_mb\tserver_fds\tserver_cpu_pct\tevents_per_s\tprobe_ack_p50_ms\tprobe_ack_max_ms\tack_p50_cum_ms\tack_p99_cum_ms\tlag_records\tlag_ms\twarehouse_lag_ms\tdash_rss_mb\tdash_cpu_pct\tload1\trss_anon_mb\trss_file_mb\trss_shmem_mb\tdb_map_mb\twal_shm_mb\theap_mb\tanon_maps_mb\tn_anon_maps\tdb_file_mb\tload_on\tmalloc_used_mb\tmalloc_free_mb\tlive_mem_mb\tdelivery_buf_mb\tsessions_open\tdelivery_held_mb\tsqlite_mem_mb\twh_pending_records\tchunk_pool_mb" > "$samples"
 start=$(date +%s.%N)
 sc0=$(cpu "$server"); dc0=$(cpu "$dash"); t0=$start
 steady_n=$((minutes * 6))
@@ -177,7 +177,7 @@ PY
   # Whether loadgen was still running when this sample was taken: rows after it stopped are not
   # the steady state (the last one used to read 0 events/s and fail "throughput held").
   lon=0; [ -n "$loadgen" ] && kill -0 "$loadgen" 2>/dev/null && lon=1
-  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)\t$(mib eddy_delivery_memory_bytes)\t$(mib eddy_warehouse_sqlite_memory_bytes)\t$(metric eddy_warehouse_records_pending)" >> "$samples"
+  echo -e "$ts\t$srss\t$sfd\t$scpu\t$(metric eddy_collector_events_per_sec)\t$pa50\t$pamax\t$(metric eddy_collector_ack_latency_p50_ms max)\t$(metric eddy_collector_ack_latency_p99_ms max)\t$(metric eddy_consumer_records_behind)\t$(metric eddy_consumer_millis_behind_latest max)\t$(metric eddy_warehouse_lag_ms max)\t$drss\t$dcpu\t$(cut -d' ' -f1 /proc/loadavg)\t$manon\t$mfile\t$mshmem\t$mdb\t$mshm\t$mheap\t$mamaps\t$mnanon\t$dbmb\t$lon\t$(mib eddy_process_heap_in_use_bytes)\t$(mib eddy_process_heap_free_bytes)\t$(mib eddy_live_memory_bytes)\t$(mib eddy_delivery_buffer_bytes)\t$(metric eddy_live_sessions_open)\t$(mib eddy_delivery_memory_bytes)\t$(mib eddy_warehouse_sqlite_memory_bytes)\t$(metric eddy_warehouse_records_pending)\t$(mib eddy_process_chunk_pool_free_bytes)" >> "$samples"
   # Resident memory by mapping, once after the warm-up and at the end.
   [ "$i" = 6 ] && topmaps "$server" > "$work/maps-first.tsv"
   [ "$i" = $((steady_n - 1)) ] && topmaps "$server" > "$work/maps-last.tsv"
@@ -214,13 +214,14 @@ t = col["t_s"]
 # The heap outside the stores that are bounded by configuration and fill over minutes: the live
 # aggregates (open sessions for a 30-minute inactivity window, up to maxSessions; sketches), the
 # delivery buffers (what they hold, capacity included, up to the memory budget, refilled every
-# interval) and SQLite (page caches, up to its soft heap limit). Older nodes report neither held
-# delivery memory nor SQLite's: then the buffers' bytes stand in and SQLite counts as rest.
+# interval), the delivery chunk blocks kept free for reuse (up to 256 MiB) and SQLite (page caches,
+# up to its soft heap limit). Older nodes report neither held delivery memory nor SQLite's (nor the
+# chunk pool): then the buffers' bytes stand in and the others count as rest.
 n = len(t)
 def g(name, i): return col.get(name, [None] * n)[i]
 def held(i): return g("delivery_held_mb", i) if g("delivery_held_mb", i) is not None else g("delivery_buf_mb", i)
 col["rest_anon_mb"] = [None if None in (g("rss_anon_mb", i), g("live_mem_mb", i), held(i))
-                       else g("rss_anon_mb", i) - g("live_mem_mb", i) - held(i) - (g("sqlite_mem_mb", i) or 0) for i in range(n)]
+                       else g("rss_anon_mb", i) - g("live_mem_mb", i) - held(i) - (g("sqlite_mem_mb", i) or 0) - (g("chunk_pool_mb", i) or 0) for i in range(n)]
 blocks = "▁▂▃▄▅▆▇█"
 def spark(xs):
     v = [x for x in xs if x is not None]
@@ -275,6 +276,7 @@ if r1 is not None and r3 is not None and an1:
     hk = "delivery_held_mb" if vals("delivery_held_mb", last) else "delivery_buf_mb"
     db_1, db_3, dbmax = med(hk, first), med(hk, last), mx(hk, steady)
     sq1, sq3, sqmax = med("sqlite_mem_mb", first), med("sqlite_mem_mb", last), mx("sqlite_mem_mb", steady)
+    cp1, cp3, cpmax = med("chunk_pool_mb", first), med("chunk_pool_mb", last), mx("chunk_pool_mb", steady)
     # The rest can be near zero (or below: held capacity counts pages not yet touched), so a
     # percentage of it means nothing: its change is judged against 10 % of the first minute's RssAnon.
     verdict("heap outside live state, delivery buffers and SQLite", (r3 - r1) < 0.1 * an1 or (s3 is not None and s3 <= 0.5),
@@ -282,7 +284,8 @@ if r1 is not None and r3 is not None and an1:
             f"{f(0.1 * an1)} MiB, or ≤ 0.5 MiB/min in the last third), slope {f(s3, 2)} MiB/min in the last third; RssAnon less the live aggregates "
             f"({f(lv1)} → {f(lv3)} MiB: open sessions {f(med('sessions_open', first), 0)} → {f(med('sessions_open', last), 0)}, "
             f"bounded by maxSessions), the delivery buffers ({'held, capacity included' if hk == 'delivery_held_mb' else 'bytes'}: "
-            f"{f(db_1)} → {f(db_3)} MiB, max {f(dbmax)}, bounded by the memory budget) and SQLite "
+            f"{f(db_1)} → {f(db_3)} MiB, max {f(dbmax)}, bounded by the memory budget), the chunk blocks kept free "
+            f"({f(cp1)} → {f(cp3)} MiB, max {f(cpmax)}, bounded by 256 MiB) and SQLite "
             f"({f(sq1)} → {f(sq3)} MiB, max {f(sqmax)}, bounded by its soft heap limit), judged like RssAnon")
 fi1, fi3 = med("rss_file_mb", first), med("rss_file_mb", last)
 db1, db3, dbmax = med("db_map_mb", first), med("db_map_mb", last), mx("db_map_mb", steady)
@@ -374,7 +377,7 @@ o.append("```")
 series = [("server_rss_mb", "server RSS MiB"), ("rss_anon_mb", " RssAnon MiB"), ("heap_mb", "  [heap] MiB"),
           ("anon_maps_mb", "  anon maps MiB"), ("n_anon_maps", "  anon maps #"),
           ("malloc_used_mb", "  malloc used MiB"), ("malloc_free_mb", "  malloc free MiB"),
-          ("live_mem_mb", "  live state MiB"), ("delivery_buf_mb", "  delivery buf MiB"), ("delivery_held_mb", "  delivery held MiB"), ("sqlite_mem_mb", "  SQLite MiB"), ("rest_anon_mb", "  rest MiB"),
+          ("live_mem_mb", "  live state MiB"), ("delivery_buf_mb", "  delivery buf MiB"), ("delivery_held_mb", "  delivery held MiB"), ("sqlite_mem_mb", "  SQLite MiB"), ("chunk_pool_mb", "  chunk pool MiB"), ("rest_anon_mb", "  rest MiB"),
           ("rss_file_mb", " RssFile MiB"), ("db_map_mb", "  db mmap MiB"), ("rss_shmem_mb", " RssShmem MiB"),
           ("db_file_mb", "db+WAL on disk MiB"),
           ("server_fds", "server open files"), ("server_cpu_pct", "server CPU %"),

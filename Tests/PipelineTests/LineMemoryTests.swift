@@ -26,6 +26,25 @@ final class LineMemoryTests: XCTestCase {
         XCTAssertEqual(m.usedBytes, 0)
     }
 
+    /// A small block is cut from a larger free one (its head, pages and all) before any is mapped.
+    func testASmallBlockIsCutFromALargerFreeOne() throws {
+        let m = LineMemory(retainBytes: 1 << 20)
+        let big = try XCTUnwrap(m.take(256 << 10))
+        big.storeBytes(of: 0xAB, as: UInt8.self)
+        m.give(big, size: 256 << 10)
+        let small = try XCTUnwrap(m.take(64 << 10))
+        XCTAssertEqual(small, big, "the head of the freed 256 KiB block")
+        XCTAssertEqual(small.load(as: UInt8.self), 0xAB, "its pages are kept")
+        XCTAssertEqual(m.freeBytes, 0, "the tail was unmapped, not kept")
+        XCTAssertEqual(m.usedBytes, 64 << 10)
+        m.give(small, size: 64 << 10)
+        XCTAssertEqual(m.freeBytes, 64 << 10)
+        // With only smaller blocks free, a larger size is mapped anew.
+        let other = try XCTUnwrap(m.take(128 << 10))
+        XCTAssertNotEqual(other, small)
+        XCTAssertEqual(m.freeBytes, 64 << 10)
+    }
+
     func testIdleFreeBlocksAreUnmappedButNotWhileChunksStillTakeThem() throws {
         let m = LineMemory(retainBytes: 1 << 20)
         let p = try XCTUnwrap(m.take(64 << 10))

@@ -12,7 +12,8 @@ import Musl
 /// events, and on a VM whose host had reclaimed the pages, page clearing alone took up to 0.1 s
 /// of a 0.6 s delivery. Blocks here are reused by any thread's chunks (lanes run on several).
 ///
-/// Free blocks are kept up to `retainBytes` (beyond that a freed block is unmapped), and
+/// A size with no free block takes the smallest larger free one and unmaps its tail. Free blocks
+/// are kept up to `retainBytes` (beyond that a freed block is unmapped), and
 /// `releaseIfIdle` unmaps them all once no chunk has taken a block for a while (the node's
 /// maintenance loop calls it), so an idle node does not hold its busiest minute's memory.
 final class LineMemory: @unchecked Sendable {
@@ -52,6 +53,17 @@ final class LineMemory: @unchecked Sendable {
         if i < Self.classes, let p = free[i].popLast() {
             freeBytes -= size; usedBytes += size
             lock.unlock()
+            return p
+        }
+        // A larger free block cut down to this size: its head keeps its pages, the tail goes back
+        // to the kernel. Chunks end an interval large and start the next one small, so without
+        // this the large blocks a flush freed sat unused while small ones were mapped anew (a
+        // 6,900 events/s soak held ~170 MiB of them beside the buffers).
+        if i < Self.classes, let j = (i + 1 ..< Self.classes).first(where: { !free[$0].isEmpty }), let p = free[j].popLast() {
+            let big = Self.minBlock << j
+            freeBytes -= big; usedBytes += size
+            lock.unlock()
+            munmap(p + size, big - size)
             return p
         }
         usedBytes += size

@@ -100,7 +100,7 @@ echo "soak: loadgen pid $loadgen at $rate events/s for $minutes min; dashboard p
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 metric() { # name [agg]: sum (default) or max over all label sets
-  awk -v n="$1" -v a="${2:-sum}" '$1 == n || index($1, n "{") == 1 { v = $NF + 0; s += v; if (v > m) m = v; c++ }
+  awk -v n="$1" -v a="${2:-sum}" '$1 == n || index($1, n "{") == 1 { v = $NF + 0; s += v; if (!c || v > m) m = v; c++ }
        END { if (!c) print "NA"; else if (a == "max") print m; else print s }' "$work/metrics.txt"
 }
 mib() { metric "$1" | awk '$1 == "NA" { print "NA"; next } { printf "%.1f", $1 / 1048576 }'; }

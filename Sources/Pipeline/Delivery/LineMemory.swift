@@ -24,9 +24,12 @@ final class LineMemory: @unchecked Sendable {
 
     private let lock = NSLock()
     private var free: [[UnsafeMutableRawPointer]]
-    private(set) var freeBytes = 0
+    private var freeTotal = 0
+    private var usedTotal = 0
+    /// Bytes of the blocks kept free (read from other threads: the node's snapshot).
+    var freeBytes: Int { lock.lock(); defer { lock.unlock() }; return freeTotal }
     /// Bytes of blocks handed out and not given back.
-    private(set) var usedBytes = 0
+    var usedBytes: Int { lock.lock(); defer { lock.unlock() }; return usedTotal }
     let retainBytes: Int
     private var lastTakeNs: UInt64 = 0
 
@@ -51,7 +54,7 @@ final class LineMemory: @unchecked Sendable {
         lock.lock()
         lastTakeNs = DispatchTime.now().uptimeNanoseconds
         if i < Self.classes, let p = free[i].popLast() {
-            freeBytes -= size; usedBytes += size
+            freeTotal -= size; usedTotal += size
             lock.unlock()
             return p
         }
@@ -61,15 +64,15 @@ final class LineMemory: @unchecked Sendable {
         // 6,900 events/s soak held ~170 MiB of them beside the buffers).
         if i < Self.classes, let j = (i + 1 ..< Self.classes).first(where: { !free[$0].isEmpty }), let p = free[j].popLast() {
             let big = Self.minBlock << j
-            freeBytes -= big; usedBytes += size
+            freeTotal -= big; usedTotal += size
             lock.unlock()
             munmap(p + size, big - size)
             return p
         }
-        usedBytes += size
+        usedTotal += size
         lock.unlock()
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
-            lock.lock(); usedBytes -= size; lock.unlock()
+            lock.lock(); usedTotal -= size; lock.unlock()
             return nil
         }
         return p
@@ -79,9 +82,9 @@ final class LineMemory: @unchecked Sendable {
     func give(_ p: UnsafeMutableRawPointer, size: Int) {
         let i = Self.index(size)
         lock.lock()
-        usedBytes -= size
-        if i < Self.classes && freeBytes + size <= retainBytes {
-            free[i].append(p); freeBytes += size
+        usedTotal -= size
+        if i < Self.classes && freeTotal + size <= retainBytes {
+            free[i].append(p); freeTotal += size
             lock.unlock()
             return
         }
@@ -94,11 +97,11 @@ final class LineMemory: @unchecked Sendable {
     func releaseIfIdle(forMs idleMs: Int) -> Int {
         lock.lock()
         let idle = DispatchTime.now().uptimeNanoseconds &- lastTakeNs >= UInt64(idleMs) * 1_000_000
-        guard idle, freeBytes > 0 else { lock.unlock(); return 0 }
+        guard idle, freeTotal > 0 else { lock.unlock(); return 0 }
         let blocks = free
         free = Array(repeating: [], count: Self.classes)
-        let released = freeBytes
-        freeBytes = 0
+        let released = freeTotal
+        freeTotal = 0
         lock.unlock()
         for (i, list) in blocks.enumerated() { for p in list { munmap(p, Self.minBlock << i) } }
         return released

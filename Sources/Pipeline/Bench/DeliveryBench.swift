@@ -96,7 +96,7 @@ public struct DeliveryBench: BenchmarkCase {
                 throw LakeError(.io, key: "", "bench: delivered \(d.recordsDelivered) of \(appended) events")
             }
             progress("eddy \(tag): \(fmt(Double(appended) / dt)) events/s, \(fmt(inputMB / dt)) MB/s, \(s.objectsWritten) objects, ratio \(fmt(s.compressionRatio)); phases: "
-                     + d.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value)) s" }.joined(separator: ", ")
+                     + d.phaseSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value)) s (CPU \(fmt(d.phaseCPUSeconds[$0.key] ?? 0)) s)" }.joined(separator: ", ")
                      + ", rest \(fmt(dt - d.phaseSeconds.values.reduce(0, +))) s of \(fmt(dt)) s")
             // sys is mostly ext4 creating ~1300 files and ~1000 directories; on a journal-less ext4
             // it grows with inodes deleted in the last minutes (by anything), so it is shown apart.

@@ -124,12 +124,23 @@ public final class DeliveryStream: @unchecked Sendable {
     private var bytesWritten: Int64 = 0
     private var errorsByType: [String: Int64] = [:]
     private var latency = LatencyRecorder(intervalMs: 60_000)
-    /// Wall seconds per phase (for the benchmark's breakdown; the phases do not overlap).
+    /// Wall seconds per phase (for the benchmark's breakdown; the phases do not overlap), and the
+    /// process's CPU seconds (user+sys, all threads) over the same spans: CPU below twice the wall
+    /// time on two workers is a core left idle.
     var phaseSeconds: [String: Double] = [:]
+    var phaseCPUSeconds: [String: Double] = [:]
     private func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
-        let t = BenchSupport.now()
-        defer { phaseSeconds[phase, default: 0] += BenchSupport.now() - t }
+        let t = BenchSupport.now(), c = Self.processCPUSeconds()
+        defer {
+            phaseSeconds[phase, default: 0] += BenchSupport.now() - t
+            phaseCPUSeconds[phase, default: 0] += Self.processCPUSeconds() - c
+        }
         return try body()
+    }
+    static func processCPUSeconds() -> Double {
+        var u = rusage()
+        _ = getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
     private(set) public var recordsDelivered: Int64 = 0
     private(set) public var recordsDropped: Int64 = 0
@@ -525,7 +536,7 @@ public final class DeliveryStream: @unchecked Sendable {
     /// buffers (or the sealed list) only once its object and manifest are durable.
     private func writeObjects(_ items: [ObjectItem]) throws {
         guard !items.isEmpty else { return }
-        let tc = BenchSupport.now()
+        let tc = BenchSupport.now(), cc = Self.processCPUSeconds()
         struct Pending { var key: String; var first: SequenceNumber }
         let pending = items.map { it -> Pending in
             let first = SequenceNumber(shardIndex: it.shard, offset: it.chunk.firstOffset)
@@ -560,8 +571,12 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         } catch { removeWritten(); throw error }
         phaseSeconds["compress+write objects", default: 0] += BenchSupport.now() - tc
-        let tm = BenchSupport.now()
-        defer { phaseSeconds["manifests+release", default: 0] += BenchSupport.now() - tm }
+        phaseCPUSeconds["compress+write objects", default: 0] += Self.processCPUSeconds() - cc
+        let tm = BenchSupport.now(), cm = Self.processCPUSeconds()
+        defer {
+            phaseSeconds["manifests+release", default: 0] += BenchSupport.now() - tm
+            phaseCPUSeconds["manifests+release", default: 0] += Self.processCPUSeconds() - cm
+        }
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
             objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(items[i].chunk.lines.count)

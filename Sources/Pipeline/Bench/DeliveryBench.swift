@@ -86,11 +86,13 @@ public struct DeliveryBench: BenchmarkCase {
             let lake = try LocalLake(root: base + "/lake-\(tag)")
             let d = try DeliveryStream(config: c, stream: stream, lake: lake, log: { _ in })
             let cpu0 = Self.cpuSeconds(children: false), sys0 = Self.cpuSeconds(children: false, systemOnly: true)
+            let faults0 = Self.minorFaults()
             let t0 = BenchSupport.now()
             try d.flush()
             let dt = BenchSupport.now() - t0
             let cpu = Self.cpuSeconds(children: false) - cpu0
             let sys = Self.cpuSeconds(children: false, systemOnly: true) - sys0
+            let faults = Self.minorFaults() - faults0
             let s = d.stats()
             guard d.recordsDelivered == Int64(appended) else {
                 throw LakeError(.io, key: "", "bench: delivered \(d.recordsDelivered) of \(appended) events")
@@ -100,7 +102,7 @@ public struct DeliveryBench: BenchmarkCase {
                      + ", rest \(fmt(dt - d.phaseSeconds.values.reduce(0, +))) s of \(fmt(dt)) s")
             // sys is mostly ext4 creating ~1300 files and ~1000 directories; on a journal-less ext4
             // it grows with inodes deleted in the last minutes (by anything), so it is shown apart.
-            progress("  CPU \(fmt(cpu)) s (user+sys, all threads; sys \(fmt(sys)) s) → \(fmt(inputMB / cpu)) MB per CPU-second, \(fmt(inputMB / max(cpu - sys, 1e-9))) per user CPU-second")
+            progress("  CPU \(fmt(cpu)) s (user+sys, all threads; sys \(fmt(sys)) s; \(faults) page faults) → \(fmt(inputMB / cpu)) MB per CPU-second, \(fmt(inputMB / max(cpu - sys, 1e-9))) per user CPU-second")
             return Run(eps: Double(appended) / dt, mbps: inputMB / dt, ratio: s.compressionRatio, objects: s.objectsWritten, cpuMBps: inputMB / cpu)
         }
         for r in 0..<runs {
@@ -176,6 +178,13 @@ public struct DeliveryBench: BenchmarkCase {
         var times: [Double] = []
         for _ in 0..<max(1, runs) { let t0 = now(); body(); times.append(now() - t0) }
         return BenchSupport.median(times)
+    }
+
+    /// Page faults the process took so far (each one a kernel entry, and a zeroed page when new).
+    static func minorFaults() -> Int {
+        var u = rusage()
+        _ = getrusage(RUSAGE_SELF.rawValue, &u)
+        return u.ru_minflt
     }
 
     static func cpuSeconds(children: Bool, systemOnly: Bool = false) -> Double {

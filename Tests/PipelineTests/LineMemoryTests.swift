@@ -26,23 +26,36 @@ final class LineMemoryTests: XCTestCase {
         XCTAssertEqual(m.usedBytes, 0)
     }
 
-    /// A small block is cut from a larger free one (its head, pages and all) before any is mapped.
-    func testASmallBlockIsCutFromALargerFreeOne() throws {
+    /// A small block is split from a larger free one (its head, pages and all) before any is
+    /// mapped; the rest stays free as one block of each size up to half, so a later growth into
+    /// those sizes finds its pages mapped too.
+    func testASmallBlockIsSplitFromALargerFreeOne() throws {
         let m = LineMemory(retainBytes: 1 << 20)
         let big = try XCTUnwrap(m.take(256 << 10))
         big.storeBytes(of: 0xAB, as: UInt8.self)
+        (big + (64 << 10)).storeBytes(of: 0xCD, as: UInt8.self)
+        (big + (128 << 10)).storeBytes(of: 0xEF, as: UInt8.self)
         m.give(big, size: 256 << 10)
         let small = try XCTUnwrap(m.take(64 << 10))
         XCTAssertEqual(small, big, "the head of the freed 256 KiB block")
         XCTAssertEqual(small.load(as: UInt8.self), 0xAB, "its pages are kept")
-        XCTAssertEqual(m.freeBytes, 0, "the tail was unmapped, not kept")
+        XCTAssertEqual(m.freeBytes, 192 << 10, "the rest is kept free: 64 KiB and 128 KiB")
         XCTAssertEqual(m.usedBytes, 64 << 10)
-        m.give(small, size: 64 << 10)
-        XCTAssertEqual(m.freeBytes, 64 << 10)
-        // With only smaller blocks free, a larger size is mapped anew.
-        let other = try XCTUnwrap(m.take(128 << 10))
-        XCTAssertNotEqual(other, small)
-        XCTAssertEqual(m.freeBytes, 64 << 10)
+        let next = try XCTUnwrap(m.take(64 << 10))
+        XCTAssertEqual(next, big + (64 << 10))
+        XCTAssertEqual(next.load(as: UInt8.self), 0xCD)
+        let half = try XCTUnwrap(m.take(128 << 10))
+        XCTAssertEqual(half, big + (128 << 10))
+        XCTAssertEqual(half.load(as: UInt8.self), 0xEF)
+        XCTAssertEqual(m.freeBytes, 0)
+        for (p, n) in [(small, 64 << 10), (next, 64 << 10), (half, 128 << 10)] { m.give(p, size: n) }
+        XCTAssertEqual(m.freeBytes, 256 << 10)
+        XCTAssertEqual(m.usedBytes, 0)
+        // The halves are not merged again: a 256 KiB block is mapped anew.
+        let other = try XCTUnwrap(m.take(256 << 10))
+        XCTAssertTrue(other < big || other >= big + (256 << 10))
+        XCTAssertEqual(m.releaseIfIdle(forMs: 0), 256 << 10, "each half unmapped on its own")
+        m.give(other, size: 256 << 10)
     }
 
     func testIdleFreeBlocksAreUnmappedButNotWhileChunksStillTakeThem() throws {

@@ -12,7 +12,7 @@ import Musl
 /// events, and on a VM whose host had reclaimed the pages, page clearing alone took up to 0.1 s
 /// of a 0.6 s delivery. Blocks here are reused by any thread's chunks (lanes run on several).
 ///
-/// A size with no free block takes the smallest larger free one and unmaps its tail. Free blocks
+/// A size with no free block is split from the smallest larger free one. Free blocks
 /// are kept up to `retainBytes` (beyond that a freed block is unmapped), and
 /// `releaseIfIdle` unmaps them all once no chunk has taken a block for a while (the node's
 /// maintenance loop calls it), so an idle node does not hold its busiest minute's memory.
@@ -58,15 +58,17 @@ final class LineMemory: @unchecked Sendable {
             lock.unlock()
             return p
         }
-        // A larger free block cut down to this size: its head keeps its pages, the tail goes back
-        // to the kernel. Chunks end an interval large and start the next one small, so without
-        // this the large blocks a flush freed sat unused while small ones were mapped anew (a
-        // 6,900 events/s soak held ~170 MiB of them beside the buffers).
+        // A larger free block split down to this size: the head is taken, and the rest stays free
+        // as one block of each size from `size` to half the block (buddy halves, never merged
+        // again). Chunks end an interval large and start the next one small, so without this the
+        // large blocks a flush freed sat unused while small ones were mapped anew (a 6,900
+        // events/s soak held ~170 MiB of them beside the buffers). Unmapping the rest instead
+        // (as this did before) made every later growth into it fault its pages in again.
         if i < Self.classes, let j = (i + 1 ..< Self.classes).first(where: { !free[$0].isEmpty }), let p = free[j].popLast() {
-            let big = Self.minBlock << j
-            freeTotal -= big; usedTotal += size
+            var k = i
+            while k < j { free[k].append(p + (Self.minBlock << k)); k += 1 }
+            freeTotal -= size; usedTotal += size
             lock.unlock()
-            munmap(p + size, big - size)
             return p
         }
         usedTotal += size

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Pipeline
+import CZstd
 import Metrics
 
 final class DeliveryBufferTests: XCTestCase {
@@ -234,6 +235,33 @@ final class DeliveryBufferTests: XCTestCase {
         svc.stop()
         XCTAssertEqual(svc.stats().first?.name, "events")
         XCTAssertThrowsError(try DeliveryService(lake: h.lake, streams: [:], configs: [DeliveryConfig()]))
+    }
+
+    /// Level 1 uses its own hash table and match length for objects of 64–256 KiB and zstd's
+    /// defaults around them: every size round-trips, one compressor going in and out of the range
+    /// gives the bytes a fresh one gives, and inside the range the output differs from the
+    /// defaults' (the parameters are applied).
+    func testZstdParametersFollowTheObjectSizeAndEverySizeRoundTrips() throws {
+        var lines: [UInt8] = []
+        var i = 0
+        while lines.count < 600 << 10 {
+            lines += Array("{\"site_id\":\"site-\(i % 37)\",\"type\":\"page_view\",\"url\":\"https://s\(i % 37).example/p/\(i % 1013)\",\"ts\":\(1_764_000_000_000 + i * 7919)}\n".utf8)
+            i += 1
+        }
+        let shared = Compressor(.zstd(level: 1))
+        var differs = false
+        for size in [20 << 10, 64 << 10, (64 << 10) + 1, 200 << 10, 256 << 10, (256 << 10) + 1, 600 << 10, 150 << 10] {
+            let input = Array(lines.prefix(size))
+            let out = try shared.compress(input)
+            XCTAssertEqual(try Compressor.decompress(out, key: "x.ndjson.zst"), input, "\(size) bytes")
+            XCTAssertEqual(out, try Compressor(.zstd(level: 1)).compress(input), "\(size) bytes: the parameters of the previous object do not leak")
+            if Compressor.tunedRange.contains(size) && size > Compressor.tunedRange.lowerBound {
+                var plain = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+                let n = plain.withUnsafeMutableBytes { o in input.withUnsafeBytes { ZSTD_compress(o.baseAddress, o.count, $0.baseAddress, $0.count, 1) } }
+                if Array(plain.prefix(n)) != out { differs = true }
+            }
+        }
+        XCTAssertTrue(differs, "inside the range the tuned parameters change the output")
     }
 
     /// A compressed object keeps only its own bytes: the bound-sized scratch (about the input's

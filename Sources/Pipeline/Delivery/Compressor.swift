@@ -23,6 +23,24 @@ final class Compressor: @unchecked Sendable {
     }
     deinit { if let cctx { ZSTD_freeCCtx(cctx) } }
 
+    /// Level 1 on an object of 64–256 KiB (most objects of a busy node: one per partition and
+    /// shard): a 4,096-entry hash table and 7-byte minimum matches instead of zstd's choice for
+    /// that size (16,384 entries, 6 bytes). On 141 MB of enriched clickstream lines cut in blocks
+    /// (`zstd -b -B`, the same library), 128 KiB blocks compressed 9 % faster at a 0.8 % better
+    /// ratio and 256 KiB blocks 17 % faster at a 1 % worse one; from 512 KiB on, and under 64 KiB,
+    /// zstd's own parameters won, so they stay. Other levels are left to zstd.
+    private func tuneForSize(_ cctx: OpaquePointer, _ n: Int) {
+        guard case .zstd(let level) = mode, level == 1 else { return }
+        let tuned = n > Self.tunedRange.lowerBound && n <= Self.tunedRange.upperBound
+        guard tuned != isTuned else { return }
+        // 0 restores the level's default for the source size.
+        _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, tuned ? 12 : 0)
+        _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, tuned ? 7 : 0)
+        isTuned = tuned
+    }
+    static let tunedRange = (64 << 10)...(256 << 10)
+    private var isTuned = false
+
     func compress(_ input: [UInt8]) throws -> [UInt8] {
         try input.withUnsafeBytes { try compress($0) }
     }
@@ -34,6 +52,7 @@ final class Compressor: @unchecked Sendable {
             guard let cctx else { throw LakeError(.io, key: "", "zstd: no compression context (out of memory)") }
             let bound = ZSTD_compressBound(input.count)
             if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
+            tuneForSize(cctx, input.count)
             let n = scratch.withUnsafeMutableBytes { o in ZSTD_compress2(cctx, o.baseAddress, bound, input.baseAddress, input.count) }
             if ZSTD_isError(n) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
             return Array(scratch[0..<n])

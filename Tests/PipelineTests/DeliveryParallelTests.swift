@@ -179,4 +179,39 @@ final class DeliveryParallelTests: XCTestCase {
         XCTAssertEqual(LocalLake.parent("r"), "")
         XCTAssertEqual(LocalLake.lastComponent("/r/café/b.zst"), "b.zst")
     }
+
+    /// A lane finds a record's partition by the site's bytes: the same bytes give the same entry
+    /// (and its chunk) through the table's growth, other bytes another entry, each with its name.
+    func testTheLaneSiteTableFindsEachSiteByItsBytesThroughGrowth() {
+        var t = SiteTable()
+        let names = [""] + (0..<1_000).map { "site-\($0)" } + ["site-1\u{0}", "Site-1", "ünïcødé-site"]
+        var first: [Int] = []
+        for n in names { first.append(Array(n.utf8).withUnsafeBytes { t.entry($0) }) }
+        XCTAssertEqual(Set(first).count, names.count, "one entry per distinct site")
+        let chunk = ShardChunk(firstOffset: 0, lastOffset: 0, oldestArrivalMs: 0)
+        t.setChunk(first[7], chunk)
+        for (k, n) in names.enumerated() {
+            let again = Array(n.utf8).withUnsafeBytes { t.entry($0) }
+            XCTAssertEqual(again, first[k], n)
+            XCTAssertEqual(t.site(again), n)
+            XCTAssertTrue(k == 7 ? t.chunk(again) === chunk : t.chunk(again) == nil, n)
+        }
+        t.setChunk(first[7], nil)
+        XCTAssertNil(t.chunk(first[7]))
+    }
+
+
+    /// A chunk keeps its records' arrival times as runs (a collector request's events share one),
+    /// with every record counted once, in order.
+    func testAChunkKeepsArrivalTimesAsRunsWithEveryRecordCounted() {
+        let c = ShardChunk(firstOffset: 10, lastOffset: 10, oldestArrivalMs: 500)
+        let arrivals: [Int64] = [500, 500, 500, 520, 520, 480, 480, 480, 480, 520]
+        for (k, a) in arrivals.enumerated() { c.add(offset: UInt64(10 + k), arrivalMs: a) }
+        XCTAssertEqual(c.arrivals.map(\.ms), [500, 520, 480, 520])
+        XCTAssertEqual(c.arrivals.map(\.count), [3, 2, 4, 1])
+        XCTAssertEqual(c.records, arrivals.count)
+        XCTAssertEqual(c.lastOffset, 19)
+        XCTAssertEqual(c.oldestArrivalMs, 480)
+    }
+
 }

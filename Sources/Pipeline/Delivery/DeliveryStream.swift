@@ -11,18 +11,26 @@ final class ShardChunk {
     @exclusivity(unchecked) var lastOffset: UInt64
     @exclusivity(unchecked) var records = 0
     @exclusivity(unchecked) var oldestArrivalMs: Int64
-    @exclusivity(unchecked) var arrivals: [Int64] = []
+    /// Arrival times of the records, run-length encoded (for the delivery latency of each record
+    /// once the object is durable): the events of one collector request share their arrival
+    /// time, so a run holds a request's records of this partition and shard. (One Int64 per record
+    /// was 8 bytes more per event to grow, fault in and free per chunk.)
+    @exclusivity(unchecked) private(set) var arrivals: [(ms: Int64, count: Int64)] = []
     init(firstOffset: UInt64, lastOffset: UInt64, oldestArrivalMs: Int64) {
         self.firstOffset = firstOffset; self.lastOffset = lastOffset; self.oldestArrivalMs = oldestArrivalMs
     }
 
     /// Memory the chunk holds: its arrays' capacity, not the bytes in them.
-    var capacityBytes: Int { lines.capacity + arrivals.capacity * MemoryLayout<Int64>.stride }
+    var capacityBytes: Int { lines.capacity + arrivals.capacity * MemoryLayout<(ms: Int64, count: Int64)>.stride }
 
     @inline(__always) func add(offset: UInt64, arrivalMs: Int64) {
-        lastOffset = offset; records += 1; arrivals.append(arrivalMs)
+        lastOffset = offset; records += 1
+        let n = arrivals.count
+        if n > 0 && arrivals[n - 1].ms == arrivalMs { arrivals[n - 1].count += 1 } else { arrivals.append((arrivalMs, 1)) }
         if arrivalMs < oldestArrivalMs { oldestArrivalMs = arrivalMs }
     }
+
+    func dropArrivals() { arrivals = [] }
 }
 
 /// A buffer per (delivery, partition). Its age counts from the first record buffered, like Firehose's.
@@ -620,11 +628,11 @@ public final class DeliveryStream: @unchecked Sendable {
         } else if let k = sealed.firstIndex(where: { $0.chunk === c }) {
             sealed.remove(at: k)
         } else { return }
-        for a in c.arrivals { latency.record(ms: max(0, durableAt - a)) }
+        for a in c.arrivals { latency.record(ms: max(0, durableAt - a.ms), count: a.count) }
         recordsDelivered += Int64(c.records)
         _ = linePool.give(c.lines, limit: min(64 << 20, config.maxBufferedBytes / 4))
         c.lines = LineBuffer()
-        c.arrivals = []
+        c.dropArrivals()
     }
 
     private func writeErrors() throws {

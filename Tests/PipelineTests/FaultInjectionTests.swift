@@ -220,6 +220,34 @@ final class FaultInjectionTests: XCTestCase {
         try await clearsAndDeliversOnce(h, d, sw)
     }
 
+    /// A flush that fails after some of its objects are renamed into place removes the ones it
+    /// wrote, but never an object that was there before it (a redelivery under the same name).
+    func testAFailedFlushRemovesTheObjectsItWroteButNotOneThatExistedBefore() async throws {
+        let events = (0..<50).map { simpleEvent(site: "s\($0 % 5)", i: $0) }
+        // The same records into a second lake give the names this flush will use.
+        let ref = try DeliveryHarness(self)
+        try await ref.append(events)
+        try ref.delivery().flush()
+        let names = try ref.lake.list(prefix: "events")
+        XCTAssertGreaterThanOrEqual(names.count, 5)
+        let h = try DeliveryHarness(self)
+        let d = try h.delivery()
+        try await h.append(events)
+        let kept = names[0], failing = names[names.count - 1]
+        try h.lake.put(kept, Array("there before\n".utf8))
+        let sw = Switch()
+        inject([.rename], errno: EIO, under: h.dir + "/lake", matching: failing, switch: sw)
+        sw.on = true
+        XCTAssertThrowsError(try d.flush())
+        XCTAssertGreaterThan(sw.hits, 0)
+        sw.on = false
+        XCTAssertEqual(try h.lake.list(prefix: "events"), [kept], "only the object that existed before is left")
+        XCTAssertFalse(listAll(h.dir + "/lake").contains { $0.contains(".tmp") }, "no temp file left")
+        try d.flush()
+        XCTAssertEqual(try h.lake.list(prefix: "events"), names, "the retry writes every object")
+        XCTAssertEqual(try lakeEventIds(h).count, 50)
+    }
+
     /// After a failed flush of events 0..<40: 20 more arrive while the fault holds, the fault
     /// clears, and the next flush leaves every one of the 60 in the lake and the warehouse once.
     func clearsAndDeliversOnce(_ h: DeliveryHarness, _ d: DeliveryStream, _ sw: Switch) async throws {

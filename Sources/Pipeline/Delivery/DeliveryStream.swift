@@ -566,10 +566,17 @@ public final class DeliveryStream: @unchecked Sendable {
         // records arrived names its objects differently, and lake readers would count both.
         // Best effort: what cannot be removed now, recovery removes at the next start. An object
         // that existed before this flush (a redelivery under the same name) is never removed.
-        let preexisting = Set(pending.lazy.map(\.key).filter { self.lake.exists($0) })
-        func removeWritten() { for p in pending where !preexisting.contains(p.key) { try? lake.delete(p.key) } }
+        // Each object's check runs on its compression worker, before its bytes go to the lake (a
+        // store writes an object only after producing it): on one thread, before the workers
+        // started, a final flush's 1,280 checks kept a core idle for ~9 ms. nil: not produced,
+        // so not written by this flush either.
+        var existedBefore = [Bool?](repeating: nil, count: items.count)
+        func written(_ i: Int) -> Bool { existedBefore[i] == false }
+        func removeWritten() { for (i, p) in pending.enumerated() where written(i) { try? lake.delete(p.key) } }
         do {
             try lake.putAll(keys: pending.map(\.key), workers: workers) { i in
+                let existed = self.lake.exists(pending[i].key)
+                sizeLock.lock(); existedBefore[i] = existed; sizeLock.unlock()
                 sizeLock.lock(); let c = free.popLast(); sizeLock.unlock()
                 guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
                 defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
@@ -601,7 +608,7 @@ public final class DeliveryStream: @unchecked Sendable {
             // ledger skips those records); only objects no manifest lists are removed.
             let listed = Set(manifests.filter { lake.exists($0.key) }.flatMap { m in
                 (Manifest.decode((try? lake.read(m.key)) ?? []) ?? []).map(\.url) })
-            for p in pending where !preexisting.contains(p.key) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
+            for (i, p) in pending.enumerated() where written(i) && !listed.contains(where: { $0.hasSuffix(p.key) }) { try? lake.delete(p.key) }
             // What a durable manifest lists is delivered: those chunks leave the buffers now, or
             // the retry would write their records a second time under another name.
             let durableAt = clock.nowMs()

@@ -112,12 +112,13 @@ final class ShardLane: @unchecked Sendable {
             }
             let e = box.events[0]
             let k = sites.entry(UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]))
-            let site = sites.site(k)
-            if let m = deliveredMax, r.offset <= m, let ranges = delivered?[site], ranges.contains(where: { $0.contains(r.offset) }) {
+            // The site's String only off the common path (a chunk found, no recovery ledger).
+            if let m = deliveredMax, r.offset <= m, let ranges = delivered?[sites.site(k)], ranges.contains(where: { $0.contains(r.offset) }) {
                 skippedAsRedelivered += 1; return
             }
             let chunk: ShardChunk
-            if let c = sites.chunk(k) { chunk = c } else if let c = open[site] { chunk = c; sites.setChunk(k, c) } else {
+            if let c = sites.chunk(k) { chunk = c } else if let c = open[sites.site(k)] { chunk = c; sites.setChunk(k, c) } else {
+                let site = sites.site(k)
                 let (verdict, lines) = admission.admit(site)
                 switch verdict {
                 case .invalidSite:
@@ -141,6 +142,7 @@ final class ShardLane: @unchecked Sendable {
             box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
             chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
             if chunk.lines.count >= sizeHint {
+                let site = sites.site(k)
                 sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))
                 open[site] = nil
                 sites.setChunk(k, nil)

@@ -7,6 +7,28 @@ public enum BenchSupport {
         Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
 
+    /// Resource use so far (getrusage): user+system CPU seconds over every thread, the system part,
+    /// and minor page faults (each a kernel entry, and a zeroed page when the memory is new).
+    public struct Usage: Sendable {
+        public var cpuSeconds: Double
+        public var systemSeconds: Double
+        public var minorFaults: Int
+    }
+
+    /// This process's usage, or with `children` that of its children waited for (an anchor CLI).
+    public static func usage(children: Bool = false) -> Usage {
+        var u = rusage()
+        guard getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &u) == 0 else {
+            return Usage(cpuSeconds: 0, systemSeconds: 0, minorFaults: 0)
+        }
+        let sys = Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+        return Usage(cpuSeconds: Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + sys, systemSeconds: sys,
+                     minorFaults: u.ru_minflt)
+    }
+
+    /// User + system CPU seconds of this process so far (every thread).
+    public static func processCPUSeconds() -> Double { usage().cpuSeconds }
+
     public static func median(_ xs: [Double]) -> Double {
         guard !xs.isEmpty else { return 0 }
         let s = xs.sorted()

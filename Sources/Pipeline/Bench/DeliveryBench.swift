@@ -85,14 +85,12 @@ public struct DeliveryBench: BenchmarkCase {
             // its slow "recently deleted" path, which is the bench's doing, not delivery's.
             let lake = try LocalLake(root: base + "/lake-\(tag)")
             let d = try DeliveryStream(config: c, stream: stream, lake: lake, log: { _ in })
-            let cpu0 = Self.cpuSeconds(children: false), sys0 = Self.cpuSeconds(children: false, systemOnly: true)
-            let faults0 = Self.minorFaults()
+            let u0 = BenchSupport.usage()
             let t0 = BenchSupport.now()
             try d.flush()
             let dt = BenchSupport.now() - t0
-            let cpu = Self.cpuSeconds(children: false) - cpu0
-            let sys = Self.cpuSeconds(children: false, systemOnly: true) - sys0
-            let faults = Self.minorFaults() - faults0
+            let u1 = BenchSupport.usage()
+            let cpu = u1.cpuSeconds - u0.cpuSeconds, sys = u1.systemSeconds - u0.systemSeconds, faults = u1.minorFaults - u0.minorFaults
             let s = d.stats()
             guard d.recordsDelivered == Int64(appended) else {
                 throw LakeError(.io, key: "", "bench: delivered \(d.recordsDelivered) of \(appended) events")
@@ -106,11 +104,11 @@ public struct DeliveryBench: BenchmarkCase {
             return Run(eps: Double(appended) / dt, mbps: inputMB / dt, ratio: s.compressionRatio, objects: s.objectsWritten, cpuMBps: inputMB / cpu)
         }
         for r in 0..<runs {
-            let c0 = Self.cpuSeconds(children: true)
+            let c0 = BenchSupport.usage(children: true).cpuSeconds
             let t0 = BenchSupport.now()
             let z = try BenchSupport.shell("zstd -1 -q -c \(file) > /dev/null")
             let zdt = BenchSupport.now() - t0
-            let zcpu = Self.cpuSeconds(children: true) - c0
+            let zcpu = BenchSupport.usage(children: true).cpuSeconds - c0
             let zr: Double? = z.status == 0 ? inputMB / zdt : nil
             if let zr {
                 zstdMBps.append(zr); if zcpu > 0 { zstdCpuMBps.append(inputMB / zcpu) }
@@ -178,20 +176,6 @@ public struct DeliveryBench: BenchmarkCase {
         var times: [Double] = []
         for _ in 0..<max(1, runs) { let t0 = now(); body(); times.append(now() - t0) }
         return BenchSupport.median(times)
-    }
-
-    /// Page faults the process took so far (each one a kernel entry, and a zeroed page when new).
-    static func minorFaults() -> Int {
-        var u = rusage()
-        _ = getrusage(RUSAGE_SELF.rawValue, &u)
-        return u.ru_minflt
-    }
-
-    static func cpuSeconds(children: Bool, systemOnly: Bool = false) -> Double {
-        var u = rusage()
-        _ = getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &u)
-        let sys = Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
-        return systemOnly ? sys : Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + sys
     }
 
     private func fmt(_ v: Double) -> String { v >= 100 ? String(Int(v.rounded())) : String(format: "%.2f", v) }

@@ -52,11 +52,11 @@ public struct WarehouseBench: BenchmarkCase {
         progress("warehouse: loading \(written) rows")
         var c = WarehouseConfig(); c.rawRetentionDays = 100_000; c.rollupRetentionDays = 100_000
         let t0 = BenchSupport.now()
-        let cpu0 = Self.processCPUSeconds()
+        let cpu0 = BenchSupport.processCPUSeconds()
         let w = try Warehouse(dataDirectory: dir, config: c)
         let report = try w.loadPending()
         let loadS = BenchSupport.now() - t0
-        let loadCPU = Self.processCPUSeconds() - cpu0
+        let loadCPU = BenchSupport.processCPUSeconds() - cpu0
         guard report.errors.isEmpty, report.rowsInserted == written else {
             throw LakeReadError(path: dir, message: "bench load incomplete: \(report)")
         }
@@ -210,13 +210,6 @@ public struct WarehouseBench: BenchmarkCase {
         }
         progress("warehouse: load average after \(Self.loadAverage())")
         return figures
-    }
-
-    /// User + system CPU seconds of this process so far (every thread).
-    static func processCPUSeconds() -> Double {
-        var u = rusage()
-        guard getrusage(RUSAGE_SELF.rawValue, &u) == 0 else { return 0 }
-        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
 
     static func duBytes(_ path: String) -> Int64 {

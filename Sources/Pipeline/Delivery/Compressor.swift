@@ -31,14 +31,15 @@ final class Compressor: @unchecked Sendable {
     /// zstd's own parameters won, so they stay. Other levels are left to zstd.
     private func tuneForSize(_ cctx: OpaquePointer, _ n: Int) {
         guard case .zstd(let level) = mode, level == 1 else { return }
-        let tuned = n > Self.tunedRange.lowerBound && n <= Self.tunedRange.upperBound
+        let tuned = Self.tunedSizes.contains(n)
         guard tuned != isTuned else { return }
         // 0 restores the level's default for the source size.
         _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, tuned ? 12 : 0)
         _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, tuned ? 7 : 0)
         isTuned = tuned
     }
-    static let tunedRange = (64 << 10)...(256 << 10)
+    /// Sizes above 64 KiB, up to 256 KiB.
+    static let tunedSizes = ((64 << 10) + 1)...(256 << 10)
     private var isTuned = false
 
     func compress(_ input: [UInt8]) throws -> [UInt8] {

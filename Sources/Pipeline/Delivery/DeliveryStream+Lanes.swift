@@ -70,9 +70,13 @@ final class ShardLane: @unchecked Sendable {
     /// A batch of an earlier step whose memory this lane's read reuses (taken, so it is unique).
     @exclusivity(unchecked) var recycled: ReadBatch?
     /// This shard's open chunk per partition (site), handed over from the buffers for the step.
-    @exclusivity(unchecked) var open: [String: ShardChunk]
-    /// `open` by the site's bytes, for the per-record lookup (`open` stays the step's result).
+    private let handover: [String: ShardChunk]
+    /// The same, found per record by the site's bytes, once `run` has started (built there, on the
+    /// lane's worker, not on the delivery thread that hands the lanes out).
     @exclusivity(unchecked) private var sites = SiteTable()
+    @exclusivity(unchecked) private var started = false
+    /// The open chunks by site at the end of the step, for the merge.
+    var open: [String: ShardChunk] { started ? sites.chunksBySite : handover }
     /// Chunks that reached the size hint, in stream order: written at the end of the step.
     @exclusivity(unchecked) var sealed: [ObjectItem] = []
     @exclusivity(unchecked) var errors: [LaneError] = []
@@ -90,7 +94,7 @@ final class ShardLane: @unchecked Sendable {
 
     init(shard: Int, shardId: [UInt8], from: UInt64, open: [String: ShardChunk], delivered: [String: [ClosedRange<UInt64>]]?,
          deliveredMax: UInt64?, errorRanges: [ClosedRange<UInt64>]?) {
-        self.shard = shard; self.shardId = shardId; self.from = from; self.open = open
+        self.shard = shard; self.shardId = shardId; self.from = from; self.handover = open
         self.delivered = delivered; self.deliveredMax = deliveredMax; self.errorRanges = errorRanges
     }
 
@@ -98,6 +102,8 @@ final class ShardLane: @unchecked Sendable {
     /// `batch` (this lane's shard) in stream order.
     func run(box: EnricherBox, admission: PartitionAdmission, transform: ExternalTransform?, sizeHint: Int, now: Int64) {
         guard let batch else { return }
+        sites = SiteTable(handover)
+        started = true
         // One record: its bytes, and the transform's output when they are that.
         func buffer(_ rec: UnsafeRawBufferPointer, _ i: Int, _ r: ReadBatch.Record, transformed: [UInt8]?) {
             box.events.removeAll(keepingCapacity: true); box.errors.removeAll(keepingCapacity: true)
@@ -112,12 +118,11 @@ final class ShardLane: @unchecked Sendable {
             }
             let e = box.events[0]
             let k = sites.entry(UnsafeRawBufferPointer(rebasing: rec[Int(e.siteId.start)..<Int(e.siteId.start + e.siteId.count)]))
-            // The site's String only off the common path (a chunk found, no recovery ledger).
             if let m = deliveredMax, r.offset <= m, let ranges = delivered?[sites.site(k)], ranges.contains(where: { $0.contains(r.offset) }) {
                 skippedAsRedelivered += 1; return
             }
             let chunk: ShardChunk
-            if let c = sites.chunk(k) { chunk = c } else if let c = open[sites.site(k)] { chunk = c; sites.setChunk(k, c) } else {
+            if let c = sites.chunk(k) { chunk = c } else {
                 let site = sites.site(k)
                 let (verdict, lines) = admission.admit(site)
                 switch verdict {
@@ -132,7 +137,6 @@ final class ShardLane: @unchecked Sendable {
                 case .ok:
                     chunk = ShardChunk(firstOffset: r.offset, lastOffset: r.offset, oldestArrivalMs: r.arrivalMs)
                     if let lines { chunk.lines = lines }
-                    open[site] = chunk
                     sites.setChunk(k, chunk)
                 }
             }
@@ -142,9 +146,7 @@ final class ShardLane: @unchecked Sendable {
             box.enricher.enrich(rec, e, origin: RecordOrigin(arrivalMs: r.arrivalMs, shardId: shardId, seq: seq), out: &chunk.lines)
             chunk.add(offset: r.offset, arrivalMs: r.arrivalMs)
             if chunk.lines.count >= sizeHint {
-                let site = sites.site(k)
-                sealed.append(ObjectItem(site: site, shard: shard, chunk: chunk))
-                open[site] = nil
+                sealed.append(ObjectItem(site: sites.site(k), shard: shard, chunk: chunk))
                 sites.setChunk(k, nil)
             }
         }
@@ -166,10 +168,12 @@ final class ShardLane: @unchecked Sendable {
     }
 }
 
-/// A lane's sites by their bytes: a record's site is found by a 64-bit hash of its bytes and one
-/// comparison of them, where `[String: ShardChunk]` made a String of them and hashed it with
-/// SipHash for every record (with the reference counting around both, ~6 % of a lane's time).
-/// Entries are never removed during a step: a lane meets a few hundred sites at most.
+/// A lane's sites by their bytes, each with its open chunk (if any): a record's site is found by a
+/// 64-bit hash of its bytes and one comparison of them, where `[String: ShardChunk]` made a String
+/// of them and hashed it with SipHash for every record (with the reference counting around both,
+/// ~6 % of a lane's time). The String is kept beside the bytes for what is keyed by site (the
+/// recovery ledger, the admission, the merge), off the per-record path. Entries are never removed
+/// during a step: a lane meets a few hundred sites at most.
 struct SiteTable {
     private struct Entry {
         var hash: UInt64
@@ -180,6 +184,25 @@ struct SiteTable {
     private var entries: [Entry] = []
     /// Open addressing over `entries` indices (−1: empty), a power of two at most half full.
     private var slots = [Int32](repeating: -1, count: 64)
+
+    init() {}
+
+    /// The chunks handed over from the buffers, by site.
+    init(_ open: [String: ShardChunk]) {
+        for (site, chunk) in open {
+            var s = site
+            let k = s.withUTF8 { entry(UnsafeRawBufferPointer($0)) }
+            setChunk(k, chunk)
+        }
+    }
+
+    /// Every site with an open chunk, and the chunk.
+    var chunksBySite: [String: ShardChunk] {
+        var out: [String: ShardChunk] = [:]
+        out.reserveCapacity(entries.count)
+        for e in entries { if let c = e.chunk { out[e.site] = c } }
+        return out
+    }
 
     /// The entry of `bytes`, added (without a chunk) when new.
     mutating func entry(_ bytes: UnsafeRawBufferPointer) -> Int {

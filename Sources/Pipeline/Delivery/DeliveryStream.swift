@@ -138,17 +138,14 @@ public final class DeliveryStream: @unchecked Sendable {
     var phaseSeconds: [String: Double] = [:]
     var phaseCPUSeconds: [String: Double] = [:]
     private func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
-        let t = BenchSupport.now(), c = Self.processCPUSeconds()
-        defer {
-            phaseSeconds[phase, default: 0] += BenchSupport.now() - t
-            phaseCPUSeconds[phase, default: 0] += Self.processCPUSeconds() - c
-        }
+        let start = phaseStart()
+        defer { phaseEnd(phase, start) }
         return try body()
     }
-    static func processCPUSeconds() -> Double {
-        var u = rusage()
-        _ = getrusage(RUSAGE_SELF.rawValue, &u)
-        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    private func phaseStart() -> (wall: Double, cpu: Double) { (BenchSupport.now(), BenchSupport.processCPUSeconds()) }
+    private func phaseEnd(_ phase: String, _ start: (wall: Double, cpu: Double)) {
+        phaseSeconds[phase, default: 0] += BenchSupport.now() - start.wall
+        phaseCPUSeconds[phase, default: 0] += BenchSupport.processCPUSeconds() - start.cpu
     }
     private(set) public var recordsDelivered: Int64 = 0
     private(set) public var recordsDropped: Int64 = 0
@@ -544,7 +541,7 @@ public final class DeliveryStream: @unchecked Sendable {
     /// buffers (or the sealed list) only once its object and manifest are durable.
     private func writeObjects(_ items: [ObjectItem]) throws {
         guard !items.isEmpty else { return }
-        let tc = BenchSupport.now(), cc = Self.processCPUSeconds()
+        let compressStart = phaseStart()
         struct Pending { var key: String; var first: SequenceNumber }
         let pending = items.map { it -> Pending in
             let first = SequenceNumber(shardIndex: it.shard, offset: it.chunk.firstOffset)
@@ -576,8 +573,7 @@ public final class DeliveryStream: @unchecked Sendable {
         do {
             try lake.putAll(keys: pending.map(\.key), workers: workers) { i in
                 let existed = self.lake.exists(pending[i].key)
-                sizeLock.lock(); existedBefore[i] = existed; sizeLock.unlock()
-                sizeLock.lock(); let c = free.popLast(); sizeLock.unlock()
+                sizeLock.lock(); existedBefore[i] = existed; let c = free.popLast(); sizeLock.unlock()
                 guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
                 defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
                 let out = try items[i].chunk.lines.withUnsafeBytes { try c.compress($0) }
@@ -585,13 +581,9 @@ public final class DeliveryStream: @unchecked Sendable {
                 return out
             }
         } catch { removeWritten(); throw error }
-        phaseSeconds["compress+write objects", default: 0] += BenchSupport.now() - tc
-        phaseCPUSeconds["compress+write objects", default: 0] += Self.processCPUSeconds() - cc
-        let tm = BenchSupport.now(), cm = Self.processCPUSeconds()
-        defer {
-            phaseSeconds["manifests+release", default: 0] += BenchSupport.now() - tm
-            phaseCPUSeconds["manifests+release", default: 0] += Self.processCPUSeconds() - cm
-        }
+        phaseEnd("compress+write objects", compressStart)
+        let manifestStart = phaseStart()
+        defer { phaseEnd("manifests+release", manifestStart) }
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
             objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(items[i].chunk.lines.count)

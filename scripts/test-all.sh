@@ -19,7 +19,12 @@ run_step() { # name, command...
     local p f
     read -r p f < <(count "$name")
     passed=$((passed + p)); failed=$((failed + (f > 0 ? f : 1)))
-    echo "   FAILED; last lines:"; tail -40 "$log/$name.txt" | sed 's/^/   | /'
+    # The failing cases' own lines first: a tail alone can miss them in a long log.
+    if grep -qE "error: |' failed \(" "$log/$name.txt"; then
+      echo "   FAILED; failing cases:"
+      grep -E "error: |' failed \(" "$log/$name.txt" | head -40 | cut -c1-400 | sed 's/^/   | /'
+    fi
+    echo "   FAILED; last lines:"; tail -20 "$log/$name.txt" | sed 's/^/   | /'
   fi
 }
 

@@ -264,6 +264,68 @@ final class DeliveryBufferTests: XCTestCase {
         XCTAssertTrue(differs, "inside the range the tuned parameters change the output")
     }
 
+    /// Several parts compress as one buffer would: one zstd frame with its content size, one gzip
+    /// member, or the bytes themselves; empty parts anywhere change nothing.
+    func testPartsCompressToTheObjectTheirConcatenationWouldBe() throws {
+        var lines: [UInt8] = []
+        var i = 0
+        while lines.count < 300 << 10 {
+            lines += Array("{\"site_id\":\"s\(i % 11)\",\"url\":\"https://s.example/p/\(i % 997)\",\"n\":\(i)}\n".utf8)
+            i += 1
+        }
+        let cuts = [0, 0, 1000, 70_000, 70_000, 250_000, lines.count]
+        for mode in [LakeCompression.zstd(level: 1), .gzip(level: 6), .none] {
+            let c = Compressor(mode)
+            let key = "x.ndjson" + mode.fileExtension.replacingOccurrences(of: ".ndjson", with: "")
+            let out = try lines.withUnsafeBytes { all in
+                try c.compress(parts: (1..<cuts.count).map { UnsafeRawBufferPointer(rebasing: all[cuts[$0 - 1]..<cuts[$0]]) })
+            }
+            XCTAssertEqual(try Compressor.decompress(out, key: key), lines, "\(mode)")
+            if case .zstd = mode {
+                XCTAssertEqual(out.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }, UInt64(lines.count))
+                XCTAssertEqual(out.withUnsafeBytes { ZSTD_findFrameCompressedSize($0.baseAddress, $0.count) }, out.count, "one frame")
+                // The same compressor then compresses a single buffer as a fresh one does.
+                let small = Array(lines.prefix(100 << 10))
+                XCTAssertEqual(try c.compress(small), try Compressor(mode).compress(small))
+            }
+        }
+    }
+
+    /// A flush by age writes a partition's chunks of every shard as one object, named by its lowest
+    /// shard's range; its manifest entry lists every shard's range, and each matches the records.
+    func testAFlushWritesAPartitionsChunksOfEveryShardAsOneObject() async throws {
+        let h = try DeliveryHarness(self, shards: 4)
+        let d = try h.delivery { $0.workers = 2 }
+        try await h.append((0..<400).map { simpleEvent(site: "s\($0 % 2)", i: $0) })
+        try d.flush()
+        let keys = try h.lake.list(prefix: "events")
+        XCTAssertEqual(keys.count, 2, "one object per partition: \(keys)")
+        let manifests = try h.lake.list(prefix: "_manifests/events")
+        XCTAssertEqual(manifests.count, 1, "both objects start at shard 0: one manifest")
+        let entries = try manifests.flatMap { Manifest.decode(try h.lake.read($0)) ?? [] }
+        XCTAssertEqual(entries.map(\.url).sorted(), keys)
+        var total = 0
+        for key in keys {
+            XCTAssertTrue(key.hasSuffix("-shards-4.ndjson.zst"), key)
+            let entry = try XCTUnwrap(entries.first { $0.url == key })
+            XCTAssertEqual(entry.ranges.map(\.first.shardIndex), [0, 1, 2, 3])
+            XCTAssertEqual(LakeLayout.parseObjectName(key)?.first, entry.ranges[0].first)
+            let lines = try Compressor.decompress(try h.lake.read(key), key: key).split(separator: 0x0A).map {
+                try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any]
+            }
+            XCTAssertEqual(lines.count, entry.records)
+            total += lines.count
+            for r in entry.ranges {
+                let mine = lines.filter { $0["shard"] as? String == ShardID.make(r.first.shardIndex) }
+                    .compactMap { SequenceNumber($0["seq"] as? String ?? "") }
+                XCTAssertEqual(mine.first, r.first, key)
+                XCTAssertEqual(mine.last, r.last, key)
+            }
+        }
+        XCTAssertEqual(total, 400)
+        XCTAssertEqual(d.stats().objectsWritten, 2)
+    }
+
     /// A compressed object keeps only its own bytes: the bound-sized scratch (about the input's
     /// size) stays in the compressor, or every object of a flush would pin ~11× its size.
     func testCompressedObjectsDoNotKeepTheBoundSizedBuffer() throws {

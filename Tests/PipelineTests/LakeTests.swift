@@ -109,5 +109,32 @@ final class LakeTests: XCTestCase {
         XCTAssertEqual(n?.first.offset, 7)
         XCTAssertEqual(n?.last.offset, 42)
         XCTAssertNil(LakeLayout.parseObjectName("events/site=a/readme.txt"))
+        XCTAssertEqual(n?.shardCount, 1)
+    }
+
+    /// An object of several shards is named by its lowest shard's range and the shard count; one
+    /// shard's object keeps the plain name.
+    func testObjectNamesOfSeveralShardsCarryTheFirstRangeAndTheCount() {
+        func r(_ s: Int, _ f: UInt64, _ l: UInt64) -> SequenceRange {
+            SequenceRange(first: SequenceNumber(shardIndex: s, offset: f), last: SequenceNumber(shardIndex: s, offset: l))
+        }
+        let one = LakeLayout.objectName(delivery: "events", ranges: [r(2, 5, 9)], ext: ".ndjson.zst")
+        XCTAssertEqual(one, LakeLayout.objectName(delivery: "events", shardId: ShardID.make(2), first: SequenceNumber(shardIndex: 2, offset: 5),
+                                                  last: SequenceNumber(shardIndex: 2, offset: 9), ext: ".ndjson.zst"))
+        let many = LakeLayout.objectName(delivery: "my-events", ranges: [r(0, 7, 42), r(1, 3, 4), r(4, 0, 0)], ext: ".ndjson.gz")
+        XCTAssertEqual(many, "my-events-shardId-000000000000-100000000000000000007-100000000000000000042-shards-3.ndjson.gz")
+        XCTAssertLessThan(many.utf8.count, 255)
+        let n = LakeLayout.parseObjectName("events/site=a/dt=2025-11-26/hr=09/" + many)
+        XCTAssertEqual(n, LakeLayout.ObjectName(delivery: "my-events", shardIndex: 0, first: SequenceNumber(shardIndex: 0, offset: 7),
+                                                last: SequenceNumber(shardIndex: 0, offset: 42), shardCount: 3))
+        XCTAssertNil(LakeLayout.parseObjectName("x/events-shardId-000000000000-100000000000000000007-100000000000000000042-shards-1.ndjson"),
+                     "one shard is never written with a count")
+        XCTAssertNil(LakeLayout.parseObjectName("x/events-shardId-000000000000-100000000000000000007-100000000000000000042-shards-x.ndjson"))
+        // The manifest entry carries every range, and reads back.
+        let e = ManifestEntry(url: "events/site=a/" + many, contentLength: 10, records: 12, ranges: [r(0, 7, 42), r(1, 3, 4), r(4, 0, 0)])
+        let back = Manifest.decode(Manifest.encode([e]))
+        XCTAssertEqual(back?.first?.ranges, e.ranges)
+        XCTAssertEqual(back?.first?.records, 12)
+        XCTAssertEqual(Manifest.decode(Manifest.encode([ManifestEntry(url: "u", contentLength: 1, records: 1)]))?.first?.ranges, [])
     }
 }

@@ -23,8 +23,8 @@ final class Compressor: @unchecked Sendable {
     }
     deinit { if let cctx { ZSTD_freeCCtx(cctx) } }
 
-    /// Level 1 on an object of 64–256 KiB (objects are per partition and shard; that range held
-    /// 28 % of the bytes of the benchmark's quick lake): a 4,096-entry hash table and 7-byte minimum matches instead of zstd's choice for
+    /// Level 1 on an object of 64–256 KiB (measured when objects were per partition and shard; that
+    /// range held 28 % of the bytes of the benchmark's quick lake): a 4,096-entry hash table and 7-byte minimum matches instead of zstd's choice for
     /// that size (16,384 entries, 6 bytes). On 141 MB of enriched clickstream lines cut in blocks
     /// (`zstd -b -B`, the same library), 128 KiB blocks compressed 9 % faster at a 0.8 % better
     /// ratio and 256 KiB blocks 17 % faster at a 1 % worse one; from 512 KiB on, and under 64 KiB,
@@ -62,21 +62,75 @@ final class Compressor: @unchecked Sendable {
         }
     }
 
+    /// One object made of several parts (a partition's chunks from several shards), compressed as
+    /// if they were one buffer: one zstd frame (its content size in the header) or one gzip member,
+    /// without copying the parts together first.
+    func compress(parts: [UnsafeRawBufferPointer]) throws -> [UInt8] {
+        if parts.count == 1 { return try compress(parts[0]) }
+        let total = parts.reduce(0) { $0 + $1.count }
+        switch mode {
+        case .none:
+            var out: [UInt8] = []
+            out.reserveCapacity(total)
+            for p in parts { out.append(contentsOf: p) }
+            return out
+        case .zstd:
+            guard let cctx else { throw LakeError(.io, key: "", "zstd: no compression context (out of memory)") }
+            // A stream with its size pledged: zstd picks the parameters it would for one buffer of
+            // `total` bytes and writes the content size into the frame header.
+            _ = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)
+            tuneForSize(cctx, total)
+            _ = ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
+            let bound = ZSTD_compressBound(total) + 1024
+            if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
+            let n: Int = try scratch.withUnsafeMutableBytes { o in
+                var out = ZSTD_outBuffer(dst: o.baseAddress, size: bound, pos: 0)
+                for (k, p) in parts.enumerated() {
+                    let last = k == parts.count - 1
+                    var input = ZSTD_inBuffer(src: p.baseAddress, size: p.count, pos: 0)
+                    while true {
+                        let r = ZSTD_compressStream2(cctx, &out, &input, last ? ZSTD_e_end : ZSTD_e_continue)
+                        if ZSTD_isError(r) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
+                        if last ? r == 0 : input.pos == input.size { break }
+                        if out.pos == out.size { throw LakeError(.io, key: "", "zstd: output past its bound") }
+                    }
+                }
+                return out.pos
+            }
+            return Array(scratch[0..<n])
+        case .gzip(let level):
+            return try Self.gzip(parts, level: level)
+        }
+    }
+
     static func gzip(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+        try gzip([input], level: level)
+    }
+
+    /// One gzip member of the parts, in order.
+    static func gzip(_ parts: [UnsafeRawBufferPointer], level: Int32) throws -> [UInt8] {
         var s = z_stream()
         guard deflateInit2_(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw LakeError(.io, key: "", "gzip: deflateInit2 failed")
         }
         defer { deflateEnd(&s) }
-        let bound = Int(deflateBound(&s, uLong(input.count))) + 32
+        let total = parts.reduce(0) { $0 + $1.count }
+        // deflateBound covers one deflate call; each further part may add a block header.
+        let bound = Int(deflateBound(&s, uLong(total))) + 32 + 64 * parts.count
         var out = [UInt8](repeating: 0, count: bound)
         var produced = 0
         let rc: Int32 = out.withUnsafeMutableBytes { o in
-            s.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            s.avail_in = uInt(input.count)
             s.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
             s.avail_out = uInt(o.count)
-            let r = deflate(&s, Z_FINISH)
+            var r = Z_OK
+            for (k, p) in parts.enumerated() {
+                s.next_in = UnsafeMutablePointer(mutating: p.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                s.avail_in = uInt(p.count)
+                r = deflate(&s, k == parts.count - 1 ? Z_FINISH : Z_NO_FLUSH)
+                if r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR { break }
+                if s.avail_in != 0 { r = Z_BUF_ERROR; break }   // out of room: never within the bound
+            }
+            if parts.isEmpty { r = deflate(&s, Z_FINISH) }
             produced = o.count - Int(s.avail_out)
             return r
         }

@@ -58,8 +58,9 @@ final class PartitionAdmission: @unchecked Sendable {
 /// One shard's part of a step. A lane owns its shard's chunks while a worker parses, enriches and
 /// buffers the shard's batch straight into them: lanes of different shards share no chunk, so
 /// they run in parallel without a lock per record and without copying each line a second time.
-/// Objects are per (partition, shard), so a lane also decides alone when a chunk reaches the size
-/// hint: what each object holds depends on its shard's records only, never on the worker count.
+/// A chunk that reaches the size hint is written alone, so a lane decides that alone: what such an
+/// object holds depends on its shard's records only, never on the worker count. (A flush by age
+/// writes a partition's chunks of every shard as one object.)
 final class ShardLane: @unchecked Sendable {
     let shard: Int
     let shardId: [UInt8]

@@ -234,12 +234,21 @@ public final class DeliveryStream: @unchecked Sendable {
             for e in entries {
                 inManifest.insert(e.url)
                 guard let n = LakeLayout.parseObjectName(e.url), n.delivery == config.name, let site = LakeLayout.site(ofKey: e.url) else { continue }
-                guard n.last.offset >= nextCheckpointed(n.shardIndex) else { continue }
-                delivered[n.shardIndex, default: [:]][site, default: []].append(n.first.offset...n.last.offset)
-                deliveredMax[n.shardIndex] = max(deliveredMax[n.shardIndex] ?? 0, n.last.offset)
+                // Every shard's range from the entry (an object of several shards names only its
+                // first); manifests written before the entries carried ranges: the name's.
+                let ranges = e.ranges.isEmpty ? [SequenceRange(first: n.first, last: n.last)] : e.ranges
+                if n.shardCount != ranges.count { log("recovery: \(e.url) names \(n.shardCount) shard(s), its entry lists \(ranges.count)") }
+                for r in ranges where r.first.shardIndex == r.last.shardIndex {
+                    let s = r.first.shardIndex
+                    guard r.last.offset >= nextCheckpointed(s) else { continue }
+                    delivered[s, default: [:]][site, default: []].append(r.first.offset...r.last.offset)
+                    deliveredMax[s] = max(deliveredMax[s] ?? 0, r.last.offset)
+                }
             }
         }
         var orphans = 0
+        // An orphan of several shards is judged by the range its name carries (the first shard's):
+        // written in one flush, none of its records was checkpointed before the flush failed.
         for key in objectKeys {
             guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, !inManifest.contains(key) else { continue }
             if n.last.offset >= nextCheckpointed(n.shardIndex) { try lake.delete(key); orphans += 1 }
@@ -522,39 +531,45 @@ public final class DeliveryStream: @unchecked Sendable {
         sites.map { ($0, buffers[$0]?.bytes ?? 0) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.map(\.0)
     }
 
-    /// Writes one object per (partition, shard) of the given partitions.
+    /// Writes one object per partition of the given partitions, holding its chunks of every shard
+    /// (Firehose's buffer is per partition too). Per (partition, shard), a quick bench lake's
+    /// objects had a median of 31 KiB: zstd compresses such small inputs slower and worse than
+    /// large ones, and every object costs a file, a directory entry and its share of the sync.
     private func flushPartitions(_ sites: [String]) throws {
-        var items: [ObjectItem] = []
+        var objects: [[ObjectItem]] = []
         for site in sites {
-            guard let b = buffers[site] else { continue }
-            for (shard, chunk) in b.chunks.sorted(by: { $0.key < $1.key }) { items.append(ObjectItem(site: site, shard: shard, chunk: chunk)) }
+            guard let b = buffers[site], !b.chunks.isEmpty else { continue }
+            objects.append(b.chunks.sorted(by: { $0.key < $1.key }).map { ObjectItem(site: site, shard: $0.key, chunk: $0.value) })
         }
-        try writeObjects(items)
+        try writeObjects(objects)
     }
 
-    /// Writes the chunks that reached the size hint in the last step (kept until they are durable).
+    /// Writes the chunks that reached the size hint in the last step (kept until they are durable),
+    /// an object each.
     private func writeSealed() throws {
-        try writeObjects(sealed)
+        try writeObjects(sealed.map { [$0] })
     }
 
-    /// Writes one object per chunk, then one manifest per shard listing them. A chunk leaves the
-    /// buffers (or the sealed list) only once its object and manifest are durable.
-    private func writeObjects(_ items: [ObjectItem]) throws {
-        guard !items.isEmpty else { return }
+    /// Writes one object per entry of `objects` (one partition's chunks, one per shard, lowest
+    /// shard first), then one manifest per lowest shard listing them. A chunk leaves the buffers (or
+    /// the sealed list) only once its object and manifest are durable.
+    private func writeObjects(_ objects: [[ObjectItem]]) throws {
+        guard !objects.isEmpty else { return }
         let compressStart = phaseStart()
-        struct Pending { var key: String; var first: SequenceNumber }
-        let pending = items.map { it -> Pending in
-            let first = SequenceNumber(shardIndex: it.shard, offset: it.chunk.firstOffset)
-            let last = SequenceNumber(shardIndex: it.shard, offset: it.chunk.lastOffset)
-            let key = config.prefix + "/" + LakeLayout.partitionPath(site: it.site, oldestArrivalMs: it.chunk.oldestArrivalMs) + "/"
-                + LakeLayout.objectName(delivery: config.name, shardId: ShardID.make(it.shard), first: first, last: last,
-                                        ext: config.compression.fileExtension)
-            return Pending(key: key, first: first)
+        struct Pending { var key: String; var ranges: [SequenceRange]; var records: Int; var bytes: Int }
+        let pending = objects.map { parts -> Pending in
+            let ranges = parts.map { SequenceRange(first: SequenceNumber(shardIndex: $0.shard, offset: $0.chunk.firstOffset),
+                                                   last: SequenceNumber(shardIndex: $0.shard, offset: $0.chunk.lastOffset)) }
+            let oldest = parts.reduce(Int64.max) { min($0, $1.chunk.oldestArrivalMs) }
+            let key = config.prefix + "/" + LakeLayout.partitionPath(site: parts[0].site, oldestArrivalMs: oldest) + "/"
+                + LakeLayout.objectName(delivery: config.name, ranges: ranges, ext: config.compression.fileExtension)
+            return Pending(key: key, ranges: ranges, records: parts.reduce(0) { $0 + $1.chunk.records },
+                           bytes: parts.reduce(0) { $0 + $1.chunk.lines.count })
         }
         // Compress on a few threads (one compressor each); the lake writes each object as soon
         // as it is compressed, then syncs them together.
-        var sizes = [Int](repeating: 0, count: items.count)
-        let workers = min(compressors.count, max(1, items.count))
+        var sizes = [Int](repeating: 0, count: objects.count)
+        let workers = min(compressors.count, max(1, objects.count))
         let sizeLock = NSLock()
         // Compressor per thread: a worker's index is not passed through, so each call takes a
         // free compressor from this stack (at most `workers` are in use at once).
@@ -567,7 +582,7 @@ public final class DeliveryStream: @unchecked Sendable {
         // store writes an object only after producing it): on one thread, before the workers
         // started, a final flush's 1,280 checks kept a core idle for ~9 ms. nil: not produced,
         // so not written by this flush either.
-        var existedBefore = [Bool?](repeating: nil, count: items.count)
+        var existedBefore = [Bool?](repeating: nil, count: objects.count)
         func written(_ i: Int) -> Bool { existedBefore[i] == false }
         func removeWritten() { for (i, p) in pending.enumerated() where written(i) { try? lake.delete(p.key) } }
         do {
@@ -576,7 +591,7 @@ public final class DeliveryStream: @unchecked Sendable {
                 sizeLock.lock(); existedBefore[i] = existed; let c = free.popLast(); sizeLock.unlock()
                 guard let c else { throw LakeError(.io, key: "", "delivery: no free compressor (more workers than compressors)") }
                 defer { sizeLock.lock(); free.append(c); sizeLock.unlock() }
-                let out = try items[i].chunk.lines.withUnsafeBytes { try c.compress($0) }
+                let out = try c.compress(parts: objects[i].map { UnsafeRawBufferPointer(start: $0.chunk.lines.base, count: $0.chunk.lines.count) })
                 sizeLock.lock(); sizes[i] = out.count; sizeLock.unlock()
                 return out
             }
@@ -586,8 +601,9 @@ public final class DeliveryStream: @unchecked Sendable {
         defer { phaseEnd("manifests+release", manifestStart) }
         var entries: [Int: [(ManifestEntry, SequenceNumber)]] = [:]
         for (i, p) in pending.enumerated() {
-            objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(items[i].chunk.lines.count)
-            entries[items[i].shard, default: []].append((ManifestEntry(url: p.key, contentLength: sizes[i], records: items[i].chunk.records), p.first))
+            objectsWritten += 1; bytesWritten += Int64(sizes[i]); objectBytesRaw += Int64(p.bytes)
+            entries[objects[i][0].shard, default: []].append((ManifestEntry(url: p.key, contentLength: sizes[i], records: p.records, ranges: p.ranges),
+                                                              p.ranges[0].first))
         }
         if crashPoint == .afterObjects { crashPoint = nil; throw SimulatedCrash() }
         let now = clock.nowMs()
@@ -604,13 +620,15 @@ public final class DeliveryStream: @unchecked Sendable {
             // What a durable manifest lists is delivered: those chunks leave the buffers now, or
             // the retry would write their records a second time under another name.
             let durableAt = clock.nowMs()
-            for (i, p) in pending.enumerated() where listed.contains(where: { $0.hasSuffix(p.key) }) { release(items[i], durableAt: durableAt) }
+            for (i, p) in pending.enumerated() where listed.contains(where: { $0.hasSuffix(p.key) }) {
+                for part in objects[i] { release(part, durableAt: durableAt) }
+            }
             throw error
         }
         if crashPoint == .afterManifests { crashPoint = nil; throw SimulatedCrash() }
         let durableAt = clock.nowMs()
         latency.roll(nowMs: durableAt)
-        for it in items { release(it, durableAt: durableAt) }
+        for parts in objects { for it in parts { release(it, durableAt: durableAt) } }
         // Freed buffers go back to the system through the node's maintenance loop
         // (`ProcessMemory.releaseFreeMemory`, every 10 s), not here: `malloc_trim` took 8–15 ms
         // per flush on the delivery thread, while both lanes waited, and the pages it returned

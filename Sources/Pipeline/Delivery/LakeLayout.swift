@@ -21,6 +21,16 @@ enum LakeLayout {
         "\(delivery)-\(shardId)-\(first)-\(last)\(ext)"
     }
 
+    /// An object's name from the sequence ranges it holds, one per shard, lowest shard first: the
+    /// first range, and `-shards-<n>` when the object holds records of n > 1 shards (all n ranges
+    /// are in its manifest entry; a name of every range would pass the 255-byte file name limit
+    /// at five shards).
+    static func objectName(delivery: String, ranges: [SequenceRange], ext: String) -> String {
+        guard let r = ranges.first else { return delivery + ext }
+        let one = "\(delivery)-\(ShardID.make(r.first.shardIndex))-\(r.first)-\(r.last)"
+        return ranges.count == 1 ? one + ext : one + "-shards-\(ranges.count)" + ext
+    }
+
     /// `_manifests/<delivery>/dt=…/hr=…/<20-digit ms>-<shard>-<first>.json`, under the hour it was
     /// written in: a loader lists only the hours that may still change, not every manifest ever
     /// written. (Before 2026-11-26 manifests sat directly in `_manifests/<delivery>/`; loaders still
@@ -38,20 +48,28 @@ enum LakeLayout {
 
     struct ObjectName: Equatable {
         var delivery: String
+        /// The lowest shard's range (the only one unless `shardCount` > 1).
         var shardIndex: Int
         var first: SequenceNumber
         var last: SequenceNumber
+        var shardCount = 1
     }
 
     /// Parses the last path component of an object or error key; nil for anything else.
     static func parseObjectName(_ key: String) -> ObjectName? {
         guard let base = key.split(separator: "/").last, let dot = base.range(of: ".ndjson") else { return nil }
-        let parts = base[..<dot.lowerBound].split(separator: "-", omittingEmptySubsequences: false)
+        var parts = base[..<dot.lowerBound].split(separator: "-", omittingEmptySubsequences: false)
+        var shardCount = 1
+        if parts.count >= 7, parts[parts.count - 2] == "shards" {
+            guard let n = Int(parts[parts.count - 1]), n > 1 else { return nil }
+            shardCount = n
+            parts.removeLast(2)
+        }
         guard parts.count >= 5, parts[parts.count - 4] == "shardId",
               let idx = ShardID.index(of: "shardId-" + parts[parts.count - 3]),
               let f = SequenceNumber(String(parts[parts.count - 2])), let l = SequenceNumber(String(parts[parts.count - 1])),
               f.shardIndex == idx, l.shardIndex == idx else { return nil }
-        return ObjectName(delivery: parts[0..<(parts.count - 4)].joined(separator: "-"), shardIndex: idx, first: f, last: l)
+        return ObjectName(delivery: parts[0..<(parts.count - 4)].joined(separator: "-"), shardIndex: idx, first: f, last: l, shardCount: shardCount)
     }
 
     /// The `site=` value of a key, nil when it has none.
@@ -87,11 +105,19 @@ struct FailureRecord {
     }
 }
 
-/// A Redshift COPY manifest entry.
+/// The records of one shard in an object: first and last sequence number.
+struct SequenceRange: Equatable {
+    var first: SequenceNumber
+    var last: SequenceNumber
+}
+
+/// A Redshift COPY manifest entry. `meta` also carries the records and, for recovery, the sequence
+/// ranges the object holds (one per shard).
 struct ManifestEntry {
     var url: String
     var contentLength: Int
     var records: Int
+    var ranges: [SequenceRange] = []
 }
 
 enum Manifest {
@@ -102,7 +128,17 @@ enum Manifest {
             if i > 0 { o.append(0x2C) }
             o.appendLiteral("{\"url\":"); o.appendJSONString(e.url)
             o.appendLiteral(",\"mandatory\":true,\"meta\":{\"content_length\":"); o.appendDecimal(Int64(e.contentLength))
-            o.appendLiteral(",\"records\":"); o.appendDecimal(Int64(e.records)); o.appendLiteral("}}")
+            o.appendLiteral(",\"records\":"); o.appendDecimal(Int64(e.records))
+            if !e.ranges.isEmpty {
+                o.appendLiteral(",\"sequence_ranges\":[")
+                for (k, r) in e.ranges.enumerated() {
+                    if k > 0 { o.append(0x2C) }
+                    o.appendLiteral("[\""); o.append(contentsOf: r.first.description.utf8)
+                    o.appendLiteral("\",\""); o.append(contentsOf: r.last.description.utf8); o.appendLiteral("\"]")
+                }
+                o.append(0x5D)
+            }
+            o.appendLiteral("}}")
         }
         o.appendLiteral("]}\n")
         return o
@@ -114,7 +150,12 @@ enum Manifest {
         return entries.compactMap { e in
             guard let url = e["url"] as? String else { return nil }
             let meta = e["meta"] as? [String: Any]
-            return ManifestEntry(url: url, contentLength: (meta?["content_length"] as? Int) ?? 0, records: (meta?["records"] as? Int) ?? 0)
+            let ranges = ((meta?["sequence_ranges"] as? [[String]]) ?? []).compactMap { r -> SequenceRange? in
+                guard r.count == 2, let f = SequenceNumber(r[0]), let l = SequenceNumber(r[1]) else { return nil }
+                return SequenceRange(first: f, last: l)
+            }
+            return ManifestEntry(url: url, contentLength: (meta?["content_length"] as? Int) ?? 0, records: (meta?["records"] as? Int) ?? 0,
+                                 ranges: ranges)
         }
     }
 }

@@ -288,7 +288,19 @@ final class DeliveryBufferTests: XCTestCase {
                 let small = Array(lines.prefix(100 << 10))
                 XCTAssertEqual(try c.compress(small), try Compressor(mode).compress(small))
             }
+            XCTAssertLessThan(out.capacity, out.count + 4096, "\(mode): exact size")
         }
+        // Output larger than the streaming scratch (random bytes do not compress) goes through it
+        // in several rounds and still makes one frame of the whole.
+        var rng = SplitMix64(seed: 7)
+        let noise = (0..<(3 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let c = Compressor(.zstd(level: 1))
+        let out = try noise.withUnsafeBytes { all in
+            try c.compress(parts: [UnsafeRawBufferPointer(rebasing: all[0..<(1 << 20)]), UnsafeRawBufferPointer(rebasing: all[(1 << 20)...])])
+        }
+        XCTAssertGreaterThan(out.count, Compressor.maxStreamScratch)
+        XCTAssertEqual(try Compressor.decompress(out, key: "x.ndjson.zst"), noise)
+        XCTAssertEqual(out.withUnsafeBytes { ZSTD_findFrameCompressedSize($0.baseAddress, $0.count) }, out.count, "one frame")
     }
 
     /// A flush by age writes a partition's chunks of every shard as one object, named by its lowest

@@ -38,6 +38,9 @@ final class Compressor: @unchecked Sendable {
         _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, tuned ? 7 : 0)
         isTuned = tuned
     }
+    /// Output scratch of a streamed (several-part) object, at most.
+    static let maxStreamScratch = 1 << 20
+
     /// Sizes above 64 KiB, up to 256 KiB.
     static let tunedSizes = ((64 << 10) + 1)...(256 << 10)
     private var isTuned = false
@@ -81,10 +84,15 @@ final class Compressor: @unchecked Sendable {
             _ = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)
             tuneForSize(cctx, total)
             _ = ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
-            let bound = ZSTD_compressBound(total) + 1024
-            if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
-            let n: Int = try scratch.withUnsafeMutableBytes { o in
-                var out = ZSTD_outBuffer(dst: o.baseAddress, size: bound, pos: 0)
+            // The output goes through at most `maxStreamScratch` of scratch: a partition of many
+            // shards can hold several times the size hint, and a bound-sized scratch (all of it
+            // written, so resident) would stay with the compressor.
+            let room = min(ZSTD_compressBound(total) + 1024, Self.maxStreamScratch)
+            if scratch.count < room { scratch = [UInt8](repeating: 0, count: room) }
+            // Output that passes the scratch goes to `spilled` each time the scratch fills.
+            var spilled: [UInt8] = []
+            let tail: Int = try scratch.withUnsafeMutableBytes { o in
+                var out = ZSTD_outBuffer(dst: o.baseAddress, size: room, pos: 0)
                 for (k, p) in parts.enumerated() {
                     let last = k == parts.count - 1
                     var input = ZSTD_inBuffer(src: p.baseAddress, size: p.count, pos: 0)
@@ -92,12 +100,18 @@ final class Compressor: @unchecked Sendable {
                         let r = ZSTD_compressStream2(cctx, &out, &input, last ? ZSTD_e_end : ZSTD_e_continue)
                         if ZSTD_isError(r) != 0 { throw LakeError(.io, key: "", "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
                         if last ? r == 0 : input.pos == input.size { break }
-                        if out.pos == out.size { throw LakeError(.io, key: "", "zstd: output past its bound") }
+                        if out.pos == out.size {
+                            spilled.append(contentsOf: UnsafeRawBufferPointer(rebasing: o[0..<out.pos]))
+                            out.pos = 0
+                        }
                     }
                 }
                 return out.pos
             }
-            return Array(scratch[0..<n])
+            // Exact size, as single-buffer objects are: a flush holds every object until it is written.
+            if spilled.isEmpty { return Array(scratch[0..<tail]) }
+            spilled.append(contentsOf: scratch[0..<tail])
+            return spilled.capacity > spilled.count + 4096 ? spilled.withUnsafeBufferPointer { Array($0) } : spilled
         case .gzip(let level):
             return try Self.gzip(parts, level: level)
         }

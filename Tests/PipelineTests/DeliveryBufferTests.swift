@@ -281,6 +281,7 @@ final class DeliveryBufferTests: XCTestCase {
                 try c.compress(parts: (1..<cuts.count).map { UnsafeRawBufferPointer(rebasing: all[cuts[$0 - 1]..<cuts[$0]]) })
             }
             XCTAssertEqual(try Compressor.decompress(out, key: key), lines, "\(mode)")
+            XCTAssertEqual(try Compressor.decompress(try c.compress(parts: []), key: key), [], "\(mode): no parts, an empty object")
             if case .zstd = mode {
                 XCTAssertEqual(out.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }, UInt64(lines.count))
                 XCTAssertEqual(out.withUnsafeBytes { ZSTD_findFrameCompressedSize($0.baseAddress, $0.count) }, out.count, "one frame")

@@ -154,7 +154,7 @@ public struct BufferStats: Sendable, Codable, Equatable {
     public var records: Int64
     public var ageMs: Int64
     public var msToNextFlush: Int64
-    /// Bytes of the largest object the buffer holds (one per shard): what the size hint bounds.
+    /// Bytes of the buffer's largest chunk (it holds one per shard): what the size hint bounds.
     public var fillBytes: Int64
     /// `fillBytes` defaults to `bytes` (a buffer of one shard).
     public init(partition: String, bytes: Int64 = 0, records: Int64 = 0, ageMs: Int64 = 0, msToNextFlush: Int64 = 0, fillBytes: Int64? = nil) {

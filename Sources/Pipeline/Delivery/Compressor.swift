@@ -69,7 +69,7 @@ final class Compressor: @unchecked Sendable {
     /// if they were one buffer: one zstd frame (its content size in the header) or one gzip member,
     /// without copying the parts together first.
     func compress(parts: [UnsafeRawBufferPointer]) throws -> [UInt8] {
-        if parts.count == 1 { return try compress(parts[0]) }
+        if parts.count <= 1 { return try compress(parts.first ?? UnsafeRawBufferPointer(start: nil, count: 0)) }
         let total = parts.reduce(0) { $0 + $1.count }
         switch mode {
         case .none:
@@ -144,7 +144,6 @@ final class Compressor: @unchecked Sendable {
                 if r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR { break }
                 if s.avail_in != 0 { r = Z_BUF_ERROR; break }   // out of room: never within the bound
             }
-            if parts.isEmpty { r = deflate(&s, Z_FINISH) }
             produced = o.count - Int(s.avail_out)
             return r
         }

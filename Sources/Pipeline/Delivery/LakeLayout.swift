@@ -27,8 +27,8 @@ enum LakeLayout {
     /// at five shards).
     static func objectName(delivery: String, ranges: [SequenceRange], ext: String) -> String {
         guard let r = ranges.first else { return delivery + ext }
-        let one = "\(delivery)-\(ShardID.make(r.first.shardIndex))-\(r.first)-\(r.last)"
-        return ranges.count == 1 ? one + ext : one + "-shards-\(ranges.count)" + ext
+        let more = ranges.count == 1 ? "" : "-shards-\(ranges.count)"
+        return objectName(delivery: delivery, shardId: ShardID.make(r.first.shardIndex), first: r.first, last: r.last, ext: more + ext)
     }
 
     /// `_manifests/<delivery>/dt=…/hr=…/<20-digit ms>-<shard>-<first>.json`, under the hour it was

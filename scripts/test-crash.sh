@@ -3,7 +3,7 @@
 # acknowledged id recorded), killed with kill -9 at random moments and restarted on the same data
 # directory, CRASH_KILLS times. Then: stop loadgen, flush, and assert that every acknowledged event
 # is in the warehouse exactly once, that no event_id appears twice anywhere in the lake (so no two
-# objects hold the same records), and that `eddy check` is clean.
+# objects hold the same records), and that `eddy check --lake` is clean (stream, and lake against manifests).
 #
 # Usage: scripts/test-crash.sh [path/to/eddy]
 #   CRASH_KILLS=20        kills (make crash-test uses 20; test-all.sh uses 3)
@@ -94,7 +94,8 @@ curl -fsS -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/a
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
 
-"$EDDY" check --data "$DATA" > "$WORK/check.txt" 2>&1 || { cat "$WORK/check.txt"; fail "eddy check is not clean"; }
+"$EDDY" check --lake --data "$DATA" > "$WORK/check.txt" 2>&1 || { cat "$WORK/check.txt"; fail "eddy check --lake is not clean"; }
+grep -q "^lake: .* manifest(s), [1-9][0-9]* object(s)" "$WORK/check.txt" || { cat "$WORK/check.txt"; fail "eddy check --lake verified no object"; }
 
 # Every event_id of every lake object (objects listed by manifests and any other), one per line.
 find "$DATA/lake/events" -name '*.ndjson.zst' -print0 | sort -z | xargs -0 -r zstd -dcq \

@@ -4,20 +4,28 @@ import Pipeline
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify a data directory: every stream frame, the shard map, checkpoints; non-zero exit on any problem.",
+        abstract: "Verify a data directory: every stream frame, the shard map, checkpoints (and with --lake, the lake against its manifests); non-zero exit on any problem.",
         subcommands: [StreamCrashWriter.self, StreamDump.self])
     @Option(help: "Data directory.") var data: String = "./eddy-data"
+    @Flag(help: "Also verify the lake: every object a manifest lists exists with its size, record count and sequence ranges, and no records are in two objects (reads every listed object).")
+    var lake = false
 
     func run() async throws {
         let r = StreamChecker.check(dataDirectory: data)
         var out = "eddy check \(data)\n"
         for l in r.lines { out += l + "\n" }
         out += "verified \(r.framesVerified) frame(s), \(r.bytesVerified) byte(s)\n"
-        for w in r.warnings { out += "warning: " + w + "\n" }
-        for p in r.problems { out += "PROBLEM: " + p + "\n" }
-        out += r.ok ? "OK\n" : "\(r.problems.count) problem(s) found\n"
+        var warnings = r.warnings, problems = r.problems
+        if lake {
+            let l = LakeChecker.check(dataDirectory: data) { FileHandle.standardError.write(Data(("eddy check: " + $0 + "\n").utf8)) }
+            for line in l.lines { out += line + "\n" }
+            warnings += l.warnings; problems += l.problems
+        }
+        for w in warnings { out += "warning: " + w + "\n" }
+        for p in problems { out += "PROBLEM: " + p + "\n" }
+        out += problems.isEmpty ? "OK\n" : "\(problems.count) problem(s) found\n"
         FileHandle.standardOutput.write(Data(out.utf8))
-        if !r.ok { throw ExitCode(1) }
+        if !problems.isEmpty { throw ExitCode(1) }
     }
 }
 

@@ -34,6 +34,37 @@ final class DeliveryRecoveryTests: XCTestCase {
         return h
     }
 
+    /// An object no manifest lists whose named (lowest-shard) range is behind the checkpoint is
+    /// read at recovery: with a record of another shard still ahead it is removed (that record is
+    /// delivered again); with every record behind it stays, as a one-shard object behind does.
+    func testAnUnlistedObjectOfSeveralShardsIsRemovedWhenAnyOfItsRecordsIsAhead() async throws {
+        let h = try DeliveryHarness(self)
+        var d: DeliveryStream? = try h.delivery()
+        try await h.append((0..<40).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        try d!.flush()
+        let consumer = try h.stream.consumer("lake-events")
+        let next1 = try XCTUnwrap(try consumer.checkpointedOffset(shardId: ShardID.make(1)))
+        XCTAssertGreaterThan(next1, 1)
+        func seq(_ shard: Int, _ o: UInt64) -> SequenceNumber { SequenceNumber(shardIndex: shard, offset: o) }
+        func orphan(site: String, shard1Offset: UInt64) throws -> String {
+            let ranges = [SequenceRange(first: seq(0, 0), last: seq(0, 1)), SequenceRange(first: seq(1, shard1Offset), last: seq(1, shard1Offset))]
+            let key = "events/site=\(site)/dt=2025-11-26/hr=09/" + LakeLayout.objectName(delivery: "events", ranges: ranges, ext: ".ndjson.zst")
+            let lines = [seq(0, 0), seq(0, 1), seq(1, shard1Offset)].map {
+                "{\"site_id\":\"\(site)\",\"seq\":\"\($0)\",\"shard\":\"\(ShardID.make($0.shardIndex))\"}\n"
+            }.joined()
+            try h.lake.put(key, try Compressor(.zstd(level: 1)).compress(Array(lines.utf8)))
+            return key
+        }
+        let ahead = try orphan(site: "x1", shard1Offset: next1)       // shard 1's next record: ahead
+        let behind = try orphan(site: "x2", shard1Offset: next1 - 1)  // every record behind
+        try await h.append((40..<50).map { simpleEvent(site: "s\($0 % 3)", i: $0) })
+        d = nil
+        try h.reopen()
+        _ = try h.delivery()
+        XCTAssertFalse(h.lake.exists(ahead), "a record after its shard's checkpoint: removed, delivered again")
+        XCTAssertTrue(h.lake.exists(behind), "every record behind its checkpoint: kept")
+    }
+
     func testCrashAfterManifestBeforeCheckpointWritesNothingTwice() async throws {
         let h = try DeliveryHarness(self)
         var d: DeliveryStream? = try h.delivery()

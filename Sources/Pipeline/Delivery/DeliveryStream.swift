@@ -247,11 +247,24 @@ public final class DeliveryStream: @unchecked Sendable {
             }
         }
         var orphans = 0
-        // An orphan of several shards is judged by the range its name carries (the first shard's):
-        // written in one flush, none of its records was checkpointed before the flush failed.
+        // An object no manifest lists is removed when any of its records lies at or after its
+        // shard's checkpoint: those are read again, and delivered again. One whose records are all
+        // behind the checkpoints is kept: its manifest may sit before the hours recovery reads.
+        // The name carries the lowest shard's range; an object of several shards whose named range
+        // is behind is read for the others, which may still be ahead (a failed flush whose cleanup
+        // also failed, then a redelivery of only some of its shards before a crash).
         for key in objectKeys {
             guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, !inManifest.contains(key) else { continue }
-            if n.last.offset >= nextCheckpointed(n.shardIndex) { try lake.delete(key); orphans += 1 }
+            var ahead = n.last.offset >= nextCheckpointed(n.shardIndex)
+            if !ahead && n.shardCount > 1 {
+                guard let raw = try? Compressor.decompress(try lake.read(key), key: key) else {
+                    log("recovery: \(key) is listed by no manifest and cannot be read; left in place"); continue
+                }
+                ahead = raw.split(separator: 0x0A).contains { line in
+                    LakeChecker.lastSequenceNumber(in: line).map { $0.offset >= nextCheckpointed($0.shardIndex) } ?? false
+                }
+            }
+            if ahead { try lake.delete(key); orphans += 1 }
         }
         if orphans > 0 { log("recovery: removed \(orphans) object(s) written without a manifest; their records are delivered again") }
         // Format errors are deterministic without an external transform: skip ones already written.

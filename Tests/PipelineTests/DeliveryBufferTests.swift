@@ -241,13 +241,19 @@ final class DeliveryBufferTests: XCTestCase {
     /// defaults around them: every size round-trips, one compressor going in and out of the range
     /// gives the bytes a fresh one gives, and inside the range the output differs from the
     /// defaults' (the parameters are applied).
-    func testZstdParametersFollowTheObjectSizeAndEverySizeRoundTrips() throws {
+    /// At least `bytes` of clickstream-like NDJSON lines.
+    private func sampleLines(atLeast bytes: Int) -> [UInt8] {
         var lines: [UInt8] = []
         var i = 0
-        while lines.count < 600 << 10 {
+        while lines.count < bytes {
             lines += Array("{\"site_id\":\"site-\(i % 37)\",\"type\":\"page_view\",\"url\":\"https://s\(i % 37).example/p/\(i % 1013)\",\"ts\":\(1_764_000_000_000 + i * 7919)}\n".utf8)
             i += 1
         }
+        return lines
+    }
+
+    func testZstdParametersFollowTheObjectSizeAndEverySizeRoundTrips() throws {
+        let lines = sampleLines(atLeast: 600 << 10)
         let shared = Compressor(.zstd(level: 1))
         var differs = false
         for size in [20 << 10, 64 << 10, (64 << 10) + 1, 200 << 10, 256 << 10, (256 << 10) + 1, 600 << 10, 150 << 10] {
@@ -267,12 +273,7 @@ final class DeliveryBufferTests: XCTestCase {
     /// Several parts compress as one buffer would: one zstd frame with its content size, one gzip
     /// member, or the bytes themselves; empty parts anywhere change nothing.
     func testPartsCompressToTheObjectTheirConcatenationWouldBe() throws {
-        var lines: [UInt8] = []
-        var i = 0
-        while lines.count < 300 << 10 {
-            lines += Array("{\"site_id\":\"s\(i % 11)\",\"url\":\"https://s.example/p/\(i % 997)\",\"n\":\(i)}\n".utf8)
-            i += 1
-        }
+        let lines = sampleLines(atLeast: 300 << 10)
         let cuts = [0, 0, 1000, 70_000, 70_000, 250_000, lines.count]
         for mode in [LakeCompression.zstd(level: 1), .gzip(level: 6), .none] {
             let c = Compressor(mode)

@@ -72,7 +72,7 @@ final class LakeCheckerTests: XCTestCase {
 
     func testTheLastSeqFieldIsTheDeliverysOwn() {
         let line = Array(#"{"seq":"7","n":1,"arrival_ms":5,"seq":"100000000000000000042","shard":"shardId-000000000000"}"#.utf8)
-        XCTAssertEqual(LakeChecker.lastSequenceNumber(in: line[...]), SequenceNumber(shardIndex: 0, offset: 42))
-        XCTAssertNil(LakeChecker.lastSequenceNumber(in: Array(#"{"a":1}"#.utf8)[...]))
+        XCTAssertEqual(LakeLayout.lastSequenceNumber(in: line[...]), SequenceNumber(shardIndex: 0, offset: 42))
+        XCTAssertNil(LakeLayout.lastSequenceNumber(in: Array(#"{"a":1}"#.utf8)[...]))
     }
 }

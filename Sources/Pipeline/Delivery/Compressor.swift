@@ -38,12 +38,12 @@ final class Compressor: @unchecked Sendable {
         _ = ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, tuned ? 7 : 0)
         isTuned = tuned
     }
-    /// Output scratch of a streamed (several-part) object, at most.
-    static let maxStreamScratch = 1 << 20
-
     /// Sizes above 64 KiB, up to 256 KiB.
     static let tunedSizes = ((64 << 10) + 1)...(256 << 10)
     private var isTuned = false
+
+    /// Output scratch of a streamed (several-part) object, at most.
+    static let maxStreamScratch = 1 << 20
 
     func compress(_ input: [UInt8]) throws -> [UInt8] {
         try input.withUnsafeBytes { try compress($0) }

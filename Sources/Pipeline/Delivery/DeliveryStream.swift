@@ -1,82 +1,6 @@
 import Foundation
 import Metrics
 
-/// Records of one partition (site) from one shard waiting in a buffer: the future object.
-/// A class, so the ingest loop appends in place after one lookup (no move out and back per record).
-/// Its hot fields skip the runtime exclusivity check: one thread at a time touches a chunk (the
-/// lock holder, or during a step the worker running its shard's lane while the lock holder waits).
-final class ShardChunk {
-    @exclusivity(unchecked) var lines = LineBuffer()
-    var firstOffset: UInt64
-    @exclusivity(unchecked) var lastOffset: UInt64
-    @exclusivity(unchecked) var records = 0
-    @exclusivity(unchecked) var oldestArrivalMs: Int64
-    /// Arrival times of the records, run-length encoded (for the delivery latency of each record
-    /// once the object is durable): the events of one collector request share their arrival
-    /// time, so a run holds a request's records of this partition and shard. (One Int64 per record
-    /// was 8 bytes more per event to grow, fault in and free per chunk.)
-    @exclusivity(unchecked) private(set) var arrivals: [(ms: Int64, count: Int64)] = []
-    init(firstOffset: UInt64, lastOffset: UInt64, oldestArrivalMs: Int64) {
-        self.firstOffset = firstOffset; self.lastOffset = lastOffset; self.oldestArrivalMs = oldestArrivalMs
-    }
-
-    /// Memory the chunk holds: its arrays' capacity, not the bytes in them.
-    var capacityBytes: Int { lines.capacity + arrivals.capacity * MemoryLayout<(ms: Int64, count: Int64)>.stride }
-
-    @inline(__always) func add(offset: UInt64, arrivalMs: Int64) {
-        lastOffset = offset; records += 1
-        let n = arrivals.count
-        if n > 0 && arrivals[n - 1].ms == arrivalMs { arrivals[n - 1].count += 1 } else { arrivals.append((arrivalMs, 1)) }
-        if arrivalMs < oldestArrivalMs { oldestArrivalMs = arrivalMs }
-    }
-
-    func dropArrivals() { arrivals = [] }
-}
-
-/// A buffer per (delivery, partition). Its age counts from the first record buffered, like Firehose's.
-final class PartitionBuffer {
-    var site: String
-    @exclusivity(unchecked) var chunks: [Int: ShardChunk] = [:]
-    var firstBufferedAtMs: Int64
-    init(site: String, firstBufferedAtMs: Int64) { self.site = site; self.firstBufferedAtMs = firstBufferedAtMs }
-
-    // Totals over the chunks (at most one per shard), read by stats and the memory bound.
-    var bytes: Int { chunks.values.reduce(0) { $0 + $1.lines.count } }
-    var records: Int { chunks.values.reduce(0) { $0 + $1.records } }
-    var oldestArrivalMs: Int64 { chunks.values.map(\.oldestArrivalMs).min() ?? 0 }
-    /// The largest chunk, which is what the size hint bounds.
-    var fillBytes: Int { chunks.values.reduce(0) { max($0, $1.lines.count) } }
-
-    /// Memory the chunks hold: their arrays' capacity, not the bytes in them.
-    var capacityBytes: Int {
-        chunks.values.reduce(0) { $0 + $1.capacityBytes }
-    }
-}
-
-/// Emptied chunk buffers kept for the next chunks (their capacity, not their bytes): a chunk
-/// that starts with room neither regrows nor page-faults fresh memory per flush.
-struct LinePool {
-    private var buffers: [LineBuffer] = []
-    /// Capacity kept (it counts against the delivery's memory budget).
-    private(set) var bytes = 0
-
-    mutating func take() -> LineBuffer {
-        guard let b = buffers.popLast() else { return LineBuffer() }
-        bytes -= b.capacity
-        return b
-    }
-
-    /// Keeps `buffer`'s capacity (emptied) unless that passes `limit` bytes; false when not kept
-    /// (the caller drops it, which frees its memory).
-    mutating func give(_ buffer: LineBuffer, limit: Int) -> Bool {
-        guard bytes + buffer.capacity <= limit && buffers.count < 4096 else { return false }
-        buffer.removeAll()
-        bytes += buffer.capacity
-        buffers.append(buffer)
-        return true
-    }
-}
-
 /// Where a test may stop a flush to play a crash.
 public enum DeliveryCrashPoint: Sendable { case afterObjects, afterManifests }
 public struct SimulatedCrash: Error {}
@@ -119,10 +43,11 @@ public final class DeliveryStream: @unchecked Sendable {
     private var polledThrough: [Int: UInt64] = [:]
     private var checkpointed: [Int: UInt64] = [:]   // last offset covered by a checkpoint
     private var pendingErrors: [ErrorKey: ErrorChunk] = [:]
-    /// Recovery ledger: records already in an object listed by a manifest (shard → site → ranges).
-    private var delivered: [Int: [String: [ClosedRange<UInt64>]]] = [:]
-    private var deliveredMax: [Int: UInt64] = [:]
-    private var errorRanges: [Int: [ClosedRange<UInt64>]] = [:]
+    /// Recovery ledger: records already in an object listed by a manifest (shard → site → ranges),
+    /// built at start by `recover()` (DeliveryStream+Recovery.swift).
+    var delivered: [Int: [String: [ClosedRange<UInt64>]]] = [:]
+    var deliveredMax: [Int: UInt64] = [:]
+    var errorRanges: [Int: [ClosedRange<UInt64>]] = [:]
     private var shardIdBytes: [Int: [UInt8]] = [:]
 
     // Metrics
@@ -182,151 +107,6 @@ public final class DeliveryStream: @unchecked Sendable {
     deinit { transform?.stop() }
 
     public func close() { lock.lock(); transform?.stop(); lock.unlock() }
-
-    // MARK: Recovery
-
-    private func nextCheckpointed(_ shard: Int) -> UInt64 {
-        (try? consumer.checkpointedOffset(shardId: ShardID.make(shard))).flatMap { $0 } ?? 0
-    }
-
-    /// After a crash the consumer resumes at its checkpoints, which may be behind records already
-    /// in durable objects (other partitions were still buffering). Manifests say which: those
-    /// records are skipped, so redelivery never duplicates them. Objects written without their
-    /// manifest are removed; their records are delivered again (usually under the same name).
-    ///
-    /// Only the hours that can hold such records are read (`recoveryHorizonMs`), not every
-    /// manifest and object the lake ever got: a start would otherwise grow with the lake's age.
-    private func recover() throws {
-        guard let found = recoveryHorizonMs() else { return }   // no record left in any shard: nothing to reconcile
-        let bounded = found != .min
-        let horizon = max(0, found)
-        var manifestKeys: [String] = []
-        var objectKeys: [String] = []
-        var errorKeys: [String] = []
-        let manifestRoot = "_manifests/" + config.name
-        let formatErrors = "errors/" + DeliveryErrorType.formatConversionFailed.rawValue
-        if bounded {
-            for hour in try hourPrefixes(under: manifestRoot, fromMs: horizon) { manifestKeys += try lake.list(prefix: hour) }
-            // Manifests from before the hour directories sit in the root, named by their write time.
-            let since = LakeLayout.manifestTime(horizon)
-            manifestKeys += try lake.children(of: manifestRoot).filter { $0.hasSuffix(".json") && $0 >= since }.map { manifestRoot + "/" + $0 }
-            for site in try lake.children(of: config.prefix) where site.hasPrefix("site=") {
-                for hour in try hourPrefixes(under: config.prefix + "/" + site, fromMs: horizon) { objectKeys += try lake.list(prefix: hour) }
-            }
-            let (day, _) = LakeLayout.dateHour(horizon)
-            for dt in try lake.children(of: formatErrors) where dt.hasPrefix("dt=") && String(dt.dropFirst(3)) >= day {
-                errorKeys += try lake.list(prefix: formatErrors + "/" + dt)
-            }
-        } else {
-            manifestKeys = try lake.list(prefix: manifestRoot)
-            objectKeys = try lake.list(prefix: config.prefix)
-            errorKeys = try lake.list(prefix: formatErrors)
-        }
-        // Checkpoints do not move during recovery: read each shard's once, not once per key.
-        var checkpoints: [Int: UInt64] = [:]
-        func nextCheckpointed(_ shard: Int) -> UInt64 {
-            if let c = checkpoints[shard] { return c }
-            let c = self.nextCheckpointed(shard); checkpoints[shard] = c; return c
-        }
-        var inManifest = Set<String>()
-        for key in manifestKeys where key.hasSuffix(".json") {
-            guard let entries = Manifest.decode(try lake.read(key)) else { log("recovery: unreadable manifest \(key) ignored"); continue }
-            for e in entries {
-                inManifest.insert(e.url)
-                guard let n = LakeLayout.parseObjectName(e.url), n.delivery == config.name, let site = LakeLayout.site(ofKey: e.url) else { continue }
-                // Every shard's range from the entry (an object of several shards names only its
-                // first); manifests written before the entries carried ranges: the name's.
-                let ranges = e.ranges.isEmpty ? [SequenceRange(first: n.first, last: n.last)] : e.ranges
-                if n.shardCount != ranges.count { log("recovery: \(e.url) names \(n.shardCount) shard(s), its entry lists \(ranges.count)") }
-                for r in ranges where r.first.shardIndex == r.last.shardIndex {
-                    let s = r.first.shardIndex
-                    guard r.last.offset >= nextCheckpointed(s) else { continue }
-                    delivered[s, default: [:]][site, default: []].append(r.first.offset...r.last.offset)
-                    deliveredMax[s] = max(deliveredMax[s] ?? 0, r.last.offset)
-                }
-            }
-        }
-        var orphans = 0
-        // An object no manifest lists is removed when any of its records lies at or after its
-        // shard's checkpoint: those are read again, and delivered again. One whose records are all
-        // behind the checkpoints is kept: its manifest may sit before the hours recovery reads.
-        // The name carries the lowest shard's range; an object of several shards whose named range
-        // is behind is read for the others, which may still be ahead (a failed flush whose cleanup
-        // also failed, then a redelivery of only some of its shards before a crash).
-        for key in objectKeys {
-            guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, !inManifest.contains(key) else { continue }
-            var ahead = n.last.offset >= nextCheckpointed(n.shardIndex)
-            if !ahead && n.shardCount > 1 {
-                guard let raw = try? Compressor.decompress(try lake.read(key), key: key) else {
-                    log("recovery: \(key) is listed by no manifest and cannot be read; left in place"); continue
-                }
-                ahead = raw.split(separator: 0x0A).contains { line in
-                    LakeChecker.lastSequenceNumber(in: line).map { $0.offset >= nextCheckpointed($0.shardIndex) } ?? false
-                }
-            }
-            if ahead { try lake.delete(key); orphans += 1 }
-        }
-        if orphans > 0 { log("recovery: removed \(orphans) object(s) written without a manifest; their records are delivered again") }
-        // Format errors are deterministic without an external transform: skip ones already written.
-        if config.transform == nil {
-            for key in errorKeys {
-                guard let n = LakeLayout.parseObjectName(key), n.delivery == config.name, n.last.offset >= nextCheckpointed(n.shardIndex) else { continue }
-                errorRanges[n.shardIndex, default: []].append(n.first.offset...n.last.offset)
-            }
-        }
-        let skipped = delivered.values.reduce(0) { $0 + $1.count }
-        if skipped > 0 { log("recovery: \(skipped) partition range(s) after the checkpoint are already delivered and will be skipped") }
-    }
-
-    /// Clock steps (NTP) between a record's arrival and a later manifest's write time, allowed for.
-    static let recoveryClockMarginMs: Int64 = 3_600_000
-
-    /// How far back recovery must look, in epoch ms: the earliest arrival, over the shards, of the
-    /// first record after the shard's checkpoint, less `recoveryClockMarginMs`. What recovery
-    /// reconciles all lies at or after it:
-    /// - a manifest that lists a record after the checkpoint was written after that record was
-    ///   read, so its hour directory is not older than the record's arrival (arrival times do not
-    ///   decrease along a shard);
-    /// - an object written without its manifest holds only records after the checkpoint (the
-    ///   checkpoint moves only past chunks whose objects and manifests are durable), so its
-    ///   partition hour, its oldest record's arrival, is not older either.
-    /// A shard with nothing after its checkpoint counts with its last record instead: a stream that
-    /// does not fsync can lose records to a power cut after delivery read them, and what delivery
-    /// wrote of those arrived later still (before this horizon, recovery read everything, which
-    /// covered that case; so does this).
-    /// nil when no shard has a record left (nothing to reconcile); `.min` when it cannot tell (a read
-    /// failed, or retention removed records past a checkpoint): read everything.
-    func recoveryHorizonMs() -> Int64? {
-        var earliest: Int64? = nil
-        for (idx, end) in stream.durableEnds() where end > 0 {
-            let next = nextCheckpointed(idx)
-            let pending = next < end
-            guard let b = try? stream.read(shardIndex: idx, from: pending ? next : end - 1, maxRecords: 1,
-                                           maxBytes: Frame.maxDataBytes + Frame.maxKeyBytes) else { return .min }
-            if b.skippedByRetention > 0 {
-                if pending { return .min }
-                continue   // read, checkpointed and expired: nothing of this shard is left to reconcile
-            }
-            guard let r = b.records.first else { continue }
-            earliest = min(earliest ?? .max, r.arrivalMs)
-        }
-        return earliest.map { $0 - Self.recoveryClockMarginMs }
-    }
-
-    /// `root/dt=…/hr=…` prefixes of the UTC hours from the one holding `fromMs` on.
-    private func hourPrefixes(under root: String, fromMs: Int64) throws -> [String] {
-        let (day0, hour0) = LakeLayout.dateHour(fromMs)
-        var out: [String] = []
-        for dt in try lake.children(of: root) where dt.hasPrefix("dt=") {
-            let day = String(dt.dropFirst(3))   // YYYY-MM-DD sorts as the dates do
-            guard day >= day0 else { continue }
-            for hr in try lake.children(of: root + "/" + dt) where hr.hasPrefix("hr=") {
-                if day == day0 && String(hr.dropFirst(3)) < hour0 { continue }
-                out.append(root + "/" + dt + "/" + hr)
-            }
-        }
-        return out
-    }
 
     // MARK: Run loop step
 

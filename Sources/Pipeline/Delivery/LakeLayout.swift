@@ -72,6 +72,23 @@ enum LakeLayout {
         return ObjectName(delivery: parts[0..<(parts.count - 4)].joined(separator: "-"), shardIndex: idx, first: f, last: l, shardCount: shardCount)
     }
 
+    /// The value of the last `"seq":"…"` field of an enriched line: delivery writes its fields after
+    /// the event's own, so an event's own "seq" comes before it.
+    static func lastSequenceNumber(in line: ArraySlice<UInt8>) -> SequenceNumber? {
+        let key = seqFieldKey
+        var i = line.endIndex - key.count
+        while i >= line.startIndex {
+            if line[i] == 0x22 && line[i ..< i + key.count].elementsEqual(key) {
+                let start = i + key.count
+                guard let end = line[start...].firstIndex(of: 0x22) else { return nil }
+                return SequenceNumber(String(decoding: line[start..<end], as: UTF8.self))
+            }
+            i -= 1
+        }
+        return nil
+    }
+    private static let seqFieldKey: [UInt8] = Array("\"seq\":\"".utf8)
+
     /// The `site=` value of a key, nil when it has none.
     static func site(ofKey key: String) -> String? {
         for c in key.split(separator: "/") where c.hasPrefix("site=") { return String(c.dropFirst(5)) }
@@ -118,6 +135,12 @@ struct ManifestEntry {
     var contentLength: Int
     var records: Int
     var ranges: [SequenceRange] = []
+
+    /// Every shard's range of the object: the entry's, or for a manifest written before entries
+    /// carried them (every object then held one shard), the range of its name.
+    func sequenceRanges(named name: LakeLayout.ObjectName) -> [SequenceRange] {
+        ranges.isEmpty ? [SequenceRange(first: name.first, last: name.last)] : ranges
+    }
 }
 
 enum Manifest {

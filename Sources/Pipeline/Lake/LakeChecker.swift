@@ -78,16 +78,13 @@ public enum LakeChecker {
                 guard let name = LakeLayout.parseObjectName(e.url), let site = LakeLayout.site(ofKey: e.url) else {
                     problem("name", "\(e.url): not an object name of the lake contract"); continue
                 }
-                let ranges = e.ranges.isEmpty ? [SequenceRange(first: name.first, last: name.last)] : e.ranges
+                let ranges = e.sequenceRanges(named: name)
                 if ranges.count != name.shardCount || ranges.first?.first != name.first || ranges.first?.last != name.last {
                     problem("ranges", "\(e.url): its name and its manifest entry give different sequence ranges")
                 }
-                var outside = 0
-                for line in lines {
-                    guard let seq = lastSequenceNumber(in: line),
-                          ranges.contains(where: { $0.first.shardIndex == seq.shardIndex && $0.first <= seq && seq <= $0.last }) else {
-                        outside += 1; continue
-                    }
+                let outside = lines.count { line in
+                    guard let seq = LakeLayout.lastSequenceNumber(in: line) else { return true }
+                    return !ranges.contains { $0.first.shardIndex == seq.shardIndex && $0.first <= seq && seq <= $0.last }
                 }
                 if outside > 0 { problem("outside", "\(e.url): \(outside) record(s) without a \"seq\" in the object's ranges") }
                 for g in ranges {
@@ -122,21 +119,5 @@ public enum LakeChecker {
         }
         r.lines.append("lake: \(r.manifests) manifest(s), \(r.objects) object(s), \(r.records) record(s), \(r.bytes) byte(s)")
         return r
-    }
-
-    /// The value of the last `"seq":"…"` field of an enriched line (delivery writes it after the
-    /// event's own fields, so an event's own "seq" comes before it).
-    static func lastSequenceNumber(in line: ArraySlice<UInt8>) -> SequenceNumber? {
-        let key: [UInt8] = Array("\"seq\":\"".utf8)
-        var i = line.endIndex - key.count
-        while i >= line.startIndex {
-            if line[i] == 0x22 && line[i ..< i + key.count].elementsEqual(key) {
-                let start = i + key.count
-                guard let end = line[start...].firstIndex(of: 0x22) else { return nil }
-                return SequenceNumber(String(decoding: line[start..<end], as: UTF8.self))
-            }
-            i -= 1
-        }
-        return nil
     }
 }
